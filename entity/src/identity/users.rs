@@ -1,0 +1,42 @@
+//! `users`: one account, shared by every application context.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `users`. Holds the password hash: never expose it through the API.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub email: String,
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+/// Relations of `users`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// The user's sessions.
+    #[sea_orm(has_many = "super::sessions::Entity")]
+    Sessions,
+    /// The user's permissions in every context.
+    #[sea_orm(has_many = "super::user_permissions::Entity")]
+    UserPermissions,
+}
+
+impl Related<super::sessions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Sessions.def()
+    }
+}
+
+impl Related<super::user_permissions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UserPermissions.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,27 @@
+//! `WebMigrator`: the tables of `exchanger_web`.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_exchange_rates_table;
+mod m20261124_000002_create_orders_table;
+mod m20261124_000003_create_payments_table;
+mod m20261124_000004_create_analytics_events_table;
+
+/// Migrates the web database; history in `seaql_migrations_web`.
+pub struct WebMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for WebMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_exchange_rates_table::Migration),
+            Box::new(m20261124_000002_create_orders_table::Migration),
+            Box::new(m20261124_000003_create_payments_table::Migration),
+            Box::new(m20261124_000004_create_analytics_events_table::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_web".into_iden()
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and the API tests on the embedded default, then the API
+# tests again on real PostgreSQL + Redis, started here on free loopback ports in throwaway
+# directories and removed afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d /tmp/exchanger-test.XXXXXX)
+chmod 755 "$work"
+pg_pid_file="$work/pg/postmaster.pid"
+redis_pid_file="$work/redis.pid"
+
+pg_bin=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+# initdb refuses to run as root: the cluster runs as an unprivileged user.
+if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
+
+cleanup() {
+    if [ -f "$pg_pid_file" ]; then "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; fi
+    if [ -f "$redis_pid_file" ]; then kill "$(cat "$redis_pid_file")" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+echo "== unit tests and API tests on the embedded default"
+TEST_BACKEND=embedded cargo nextest run --workspace --no-fail-fast
+
+echo "== starting PostgreSQL and Redis in $work"
+pg_port=$(free_port)
+mkdir -p "$work/pg" "$work/sock" "$work/redis"
+[ ${#as_pg[@]} -gt 0 ] && chown postgres "$work/pg" "$work/sock"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/sock/pg.log" -w start -o \
+    "-p $pg_port -k $work/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
+    --daemonize yes --pidfile "$redis_pid_file" --logfile "$work/redis/redis.log"
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "== API tests on PostgreSQL + Redis"
+TEST_BACKEND=postgres \
+TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
+TEST_REDIS_URL="redis://127.0.0.1:$redis_port" \
+    cargo nextest run --test api --no-fail-fast

@@ -1,0 +1,91 @@
+//! `ContextualRedisAdapter`: the session and user-cache entries of one application context
+//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`).
+
+use super::Cache;
+use super::keys::{Keys, SESSION_TTL, USER_TTL};
+use crate::identity::{AuthUser, SessionRecord};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Store access for the identity entries of one context.
+#[derive(Clone)]
+pub struct ContextualRedisAdapter {
+    cache: Arc<Cache>,
+    keys: Keys,
+}
+
+impl ContextualRedisAdapter {
+    /// Entries of `keys`' context in `cache`.
+    pub fn new(cache: Arc<Cache>, keys: Keys) -> Self {
+        Self { cache, keys }
+    }
+
+    /// The cached session with this token hash.
+    pub async fn session(&self, token_hash: &str) -> Option<SessionRecord> {
+        self.cache.get(&self.keys.session(token_hash)).await
+    }
+
+    /// Caches a session read from the database, for 24 h or until it expires.
+    pub async fn fill_session(&self, session: &SessionRecord) {
+        let left = (session.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        self.cache
+            .fill(
+                &self.keys.session(&session.token_hash),
+                session,
+                left.min(SESSION_TTL),
+            )
+            .await;
+    }
+
+    /// Drops sessions (logout, revocation).
+    pub async fn invalidate_sessions(&self, token_hashes: impl IntoIterator<Item = String>) {
+        self.cache
+            .invalidate_all(token_hashes.into_iter().map(|h| self.keys.session(&h)))
+            .await;
+    }
+
+    /// Drops sessions of any context, given as `(context, token_hash)`.
+    pub async fn invalidate_sessions_anywhere(
+        &self,
+        sessions: impl IntoIterator<Item = (String, String)>,
+    ) {
+        for (ctx, hash) in sessions {
+            match ctx.parse::<crate::context::ApplicationContext>() {
+                Ok(ctx) => {
+                    self.cache
+                        .invalidate(&self.keys.for_context(ctx).session(&hash))
+                        .await
+                }
+                Err(_) => tracing::warn!(ctx, "session of an unknown context; nothing cached"),
+            }
+        }
+    }
+
+    /// Drops the cached user in every context (email or password changed).
+    pub async fn invalidate_user_everywhere(&self, id: Uuid) {
+        for ctx in crate::context::ApplicationContext::ALL {
+            self.cache
+                .invalidate(&self.keys.for_context(ctx).user(id))
+                .await;
+        }
+    }
+
+    /// The cached user with this context's permissions.
+    pub async fn user(&self, id: Uuid) -> Option<AuthUser> {
+        self.cache.get(&self.keys.user(id)).await
+    }
+
+    /// Caches a user read from the database.
+    pub async fn fill_user(&self, user: &AuthUser) {
+        self.cache
+            .fill(&self.keys.user(user.id), user, USER_TTL)
+            .await;
+    }
+
+    /// Drops the cached user (permissions, password or email status changed).
+    pub async fn invalidate_user(&self, id: Uuid) {
+        self.cache.invalidate(&self.keys.user(id)).await;
+    }
+}

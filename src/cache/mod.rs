@@ -1,0 +1,232 @@
+//! Caches over the store (SPEC §1): keys, the store interface, and `Cache`, the facade
+//! every service uses.
+//!
+//! Rules the facade enforces, so call sites cannot get them wrong:
+//! - A read that fails, or that finds a tombstone, is a miss; the caller reads the database.
+//! - A reader refills with `fill` (set-if-absent), a writer replaces with `put` or drops with
+//!   `invalidate`, which leaves a short tombstone: a reader that read the database before the
+//!   write cannot put the old value back afterwards.
+//! - When the store is unreachable, an invalidation is remembered in this process and retried;
+//!   until it lands, reads of that key are misses. So a session revoked while Redis was down
+//!   is refused at once and stays refused when Redis returns with its old entry.
+//! - After a failure the store is skipped for a moment (a simple circuit breaker), so an outage
+//!   costs one timeout, not one per request.
+
+pub mod adapter;
+pub mod keys;
+pub mod store;
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::{KvStore, MemoryStore};
+
+/// Stored in place of a value that was just invalidated.
+const TOMBSTONE: &str = "\u{0}tombstone";
+/// How long a tombstone holds off refills: longer than any database read takes.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
+/// How long the store is skipped after a failure.
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(1);
+
+/// The cache facade. Cheap to share (`Arc`).
+pub struct Cache {
+    store: Arc<dyn KvStore>,
+    /// Counters fall back here while the store is down, so rate limits still hold.
+    local: MemoryStore,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Default)]
+struct BreakerState {
+    open_until: Option<Instant>,
+    /// Invalidations that could not reach the store yet.
+    pending: HashMap<String, ()>,
+}
+
+impl Cache {
+    /// A facade over `store`.
+    pub fn new(store: Arc<dyn KvStore>) -> Self {
+        Self {
+            store,
+            local: MemoryStore::new(),
+            state: Mutex::new(BreakerState::default()),
+        }
+    }
+
+    /// The underlying store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_open(&self) -> bool {
+        self.lock().open_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn trip(&self, err: &anyhow::Error) {
+        tracing::warn!(error = %format!("{err:#}"), "store unreachable; bypassing caches");
+        metrics::counter!("exchanger_store_errors_total").increment(1);
+        self.lock().open_until = Some(Instant::now() + BREAKER_COOLDOWN);
+    }
+
+    /// Retries remembered invalidations; returns whether none is left.
+    async fn flush_pending(&self) -> bool {
+        let keys: Vec<String> = {
+            let state = self.lock();
+            if state.pending.is_empty() {
+                return true;
+            }
+            state.pending.keys().cloned().collect()
+        };
+        if self.is_open() {
+            return false;
+        }
+        for key in keys {
+            match self.store.set(&key, TOMBSTONE, TOMBSTONE_TTL).await {
+                Ok(()) => {
+                    self.lock().pending.remove(&key);
+                }
+                Err(err) => {
+                    self.trip(&err);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Reads a JSON entry; any failure is a miss.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        if !self.flush_pending().await && self.lock().pending.contains_key(key) {
+            return None;
+        }
+        if self.is_open() {
+            return None;
+        }
+        match self.store.get(key).await {
+            Ok(Some(raw)) if raw != TOMBSTONE => match serde_json::from_str(&raw) {
+                Ok(value) => {
+                    metrics::counter!("exchanger_cache_hits_total").increment(1);
+                    Some(value)
+                }
+                Err(err) => {
+                    tracing::warn!(key, error = %err, "undecodable cache entry");
+                    None
+                }
+            },
+            Ok(_) => {
+                metrics::counter!("exchanger_cache_misses_total").increment(1);
+                None
+            }
+            Err(err) => {
+                self.trip(&err);
+                None
+            }
+        }
+    }
+
+    /// Refills after a database read: sets only if absent, so it never overwrites a newer
+    /// value or a tombstone.
+    pub async fn fill<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        if self.is_open() || ttl.is_zero() || self.lock().pending.contains_key(key) {
+            return;
+        }
+        let Ok(raw) = serde_json::to_string(value) else {
+            return;
+        };
+        if let Err(err) = self.store.set_nx(key, &raw, ttl).await {
+            self.trip(&err);
+        }
+    }
+
+    /// Replaces the entry with the value a write just committed.
+    pub async fn put<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        let Ok(raw) = serde_json::to_string(value) else {
+            return self.invalidate(key).await;
+        };
+        if ttl.is_zero() {
+            return self.invalidate(key).await;
+        }
+        if !self.is_open() {
+            match self.store.set(key, &raw, ttl).await {
+                Ok(()) => return,
+                Err(err) => self.trip(&err),
+            }
+        }
+        // The old value may still be in the store: treat it as invalidated until we can say so.
+        self.lock().pending.insert(key.to_owned(), ());
+    }
+
+    /// Drops the entry (leaves a tombstone). Never fails: an unreachable store is retried.
+    pub async fn invalidate(&self, key: &str) {
+        if !self.is_open() {
+            match self.store.set(key, TOMBSTONE, TOMBSTONE_TTL).await {
+                Ok(()) => return,
+                Err(err) => self.trip(&err),
+            }
+        }
+        self.lock().pending.insert(key.to_owned(), ());
+    }
+
+    /// Drops several entries.
+    pub async fn invalidate_all(&self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            self.invalidate(&key).await;
+        }
+    }
+
+    /// Adds one to a counter with a window; falls back to this process's counter when the
+    /// store is unreachable, so limits keep holding (per process) during an outage.
+    pub async fn incr(&self, key: &str, window: Duration) -> (i64, Duration) {
+        self.add(key, 1, window).await
+    }
+
+    /// Reads a counter and the time left in its window, without counting.
+    pub async fn peek_counter(&self, key: &str, window: Duration) -> (i64, Duration) {
+        self.add(key, 0, window).await
+    }
+
+    async fn add(&self, key: &str, delta: i64, window: Duration) -> (i64, Duration) {
+        if !self.is_open() {
+            match self.store.incr(key, delta, window).await {
+                Ok(v) => return v,
+                Err(err) => self.trip(&err),
+            }
+        }
+        self.local
+            .incr(key, delta, window)
+            .await
+            .unwrap_or((delta, window))
+    }
+
+    /// Resets a counter.
+    pub async fn reset(&self, key: &str) {
+        let _ = self.local.delete(key).await;
+        if !self.is_open()
+            && let Err(err) = self.store.delete(key).await
+        {
+            self.trip(&err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fill_never_overwrites_a_tombstone() {
+        let cache = Cache::new(Arc::new(MemoryStore::new()));
+        cache.put("k", &1, Duration::from_secs(60)).await;
+        assert_eq!(cache.get::<i32>("k").await, Some(1));
+        cache.invalidate("k").await;
+        cache.fill("k", &1, Duration::from_secs(60)).await;
+        assert_eq!(cache.get::<i32>("k").await, None);
+        cache.put("k", &2, Duration::from_secs(60)).await;
+        assert_eq!(cache.get::<i32>("k").await, Some(2));
+    }
+}

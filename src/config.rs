@@ -1,0 +1,290 @@
+//! `Config`: every setting, from the environment (and `.env`), typed and validated (SPEC §1).
+
+use crate::context::ApplicationContext;
+use clap::{ArgAction, Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the data lives: PostgreSQL + Redis, or the embedded default.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// Two SQLite files in `data_dir` and an in-process TTL store.
+    Embedded {
+        /// The folder holding `identity.sqlite3` and `web.sqlite3`.
+        data_dir: PathBuf,
+    },
+    /// The production setup.
+    External {
+        /// `DATABASE_IDENTITY_URL`.
+        identity_url: SecretString,
+        /// `DATABASE_WEB_URL`.
+        web_url: SecretString,
+        /// `REDIS_URL`.
+        redis_url: SecretString,
+    },
+}
+
+/// GraphQL limits (SPEC §4).
+#[derive(Clone, Debug, Args)]
+pub struct Limits {
+    /// Maximum query depth.
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Maximum query complexity.
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    pub max_complexity: usize,
+    /// Maximum number of aliases in one document.
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Maximum number of operations in one batch request.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Whether introspection is allowed (switch off in production if you like).
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = ArgAction::Set)]
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 1000,
+            max_aliases: 30,
+            max_batch: 10,
+            max_body_bytes: 64 * 1024,
+            introspection: true,
+        }
+    }
+}
+
+/// Raw settings as clap reads them from flags and environment variables.
+#[derive(Clone, Debug, Args)]
+pub struct RawConfig {
+    /// PostgreSQL URL of `exchanger_identity` (set all three URLs or none).
+    #[arg(long, env = "DATABASE_IDENTITY_URL", hide_env_values = true)]
+    pub database_identity_url: Option<String>,
+    /// PostgreSQL URL of `exchanger_web`.
+    #[arg(long, env = "DATABASE_WEB_URL", hide_env_values = true)]
+    pub database_web_url: Option<String>,
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The application context this server serves.
+    #[arg(long, env = "APP_CONTEXT", default_value = "web")]
+    pub app_context: ApplicationContext,
+    /// Address to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+    /// Folder of the embedded default's SQLite files.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Mark the session cookie `Secure` (turn off only for plain-HTTP local development).
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = ArgAction::Set)]
+    pub cookie_secure: bool,
+    /// Comma-separated origins allowed to call the API with credentials.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "")]
+    pub cors_origins: Vec<String>,
+    /// `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Minutes an order may stay unpaid before it expires.
+    #[arg(long, env = "PAYMENT_WINDOW_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub payment_window_minutes: u64,
+    /// Database connections per pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+    /// Redis connections in the pool.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub redis_pool_size: u32,
+    /// Failed logins allowed per account in the window before `RATE_LIMITED`.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_max_failures_per_account: u32,
+    /// Failed logins allowed per client address in the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_IP", default_value_t = 30)]
+    pub login_max_failures_per_ip: u32,
+    /// Window of the failed-login counters, in seconds.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900)]
+    pub login_failure_window_secs: u64,
+    /// GraphQL limits.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Validated configuration. Tests build it with [`Config::embedded`] and change fields.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Databases and store.
+    pub storage: Storage,
+    /// The context served.
+    pub app_context: ApplicationContext,
+    /// Listen address (`127.0.0.1:0` in tests).
+    pub bind_addr: SocketAddr,
+    /// `Secure` flag of the session cookie.
+    pub cookie_secure: bool,
+    /// Allowed CORS origins (exact matches).
+    pub cors_origins: Vec<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// How long an order may stay unpaid.
+    pub payment_window: Duration,
+    /// Database connections per pool.
+    pub database_max_connections: u32,
+    /// Redis pool size.
+    pub redis_pool_size: u32,
+    /// Failed-login limits.
+    pub login_limits: LoginLimits,
+    /// GraphQL limits.
+    pub limits: Limits,
+    /// Prefix in front of every store key; empty in production, random per test.
+    pub key_prefix: String,
+    /// Interval of the order-expiry sweeper.
+    pub sweep_interval: Duration,
+}
+
+/// Failed-login limits (SPEC §4).
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    /// Failures per account per window.
+    pub per_account: u32,
+    /// Failures per client address per window.
+    pub per_ip: u32,
+    /// Counter window.
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_account: 5,
+            per_ip: 30,
+            window: Duration::from_secs(900),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default over `data_dir`, every other setting at its default.
+    pub fn embedded(data_dir: PathBuf) -> Self {
+        Self {
+            storage: Storage::Embedded { data_dir },
+            app_context: ApplicationContext::Web,
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cookie_secure: true,
+            cors_origins: Vec::new(),
+            log_format: LogFormat::Text,
+            payment_window: Duration::from_secs(30 * 60),
+            database_max_connections: 16,
+            redis_pool_size: 16,
+            login_limits: LoginLimits::default(),
+            limits: Limits::default(),
+            key_prefix: String::new(),
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Validates the raw settings; the error names the variable at fault.
+    pub fn from_raw(raw: RawConfig) -> Result<Self, String> {
+        let storage = match (
+            raw.database_identity_url,
+            raw.database_web_url,
+            raw.redis_url,
+        ) {
+            (None, None, None) => Storage::Embedded {
+                data_dir: raw.data_dir,
+            },
+            (Some(identity), Some(web), Some(redis)) => {
+                check_url(
+                    "DATABASE_IDENTITY_URL",
+                    &identity,
+                    &["postgres", "postgresql"],
+                )?;
+                check_url("DATABASE_WEB_URL", &web, &["postgres", "postgresql"])?;
+                check_url("REDIS_URL", &redis, &["redis", "rediss"])?;
+                Storage::External {
+                    identity_url: identity.into(),
+                    web_url: web.into(),
+                    redis_url: redis.into(),
+                }
+            }
+            _ => {
+                return Err(
+                    "DATABASE_IDENTITY_URL, DATABASE_WEB_URL and REDIS_URL must be set \
+                            together (or none of them, for the embedded default)"
+                        .into(),
+                );
+            }
+        };
+        if !raw.app_context.is_served() {
+            return Err(format!(
+                "APP_CONTEXT={} is not served by this version (only `web` is)",
+                raw.app_context
+            ));
+        }
+        let cors_origins: Vec<String> = raw
+            .cors_origins
+            .into_iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(format!("CORS_ORIGINS: {origin:?} is not an http(s) origin"));
+            }
+        }
+        Ok(Self {
+            storage,
+            app_context: raw.app_context,
+            bind_addr: raw.bind_addr,
+            cookie_secure: raw.cookie_secure,
+            cors_origins,
+            log_format: raw.log_format,
+            payment_window: Duration::from_secs(raw.payment_window_minutes * 60),
+            database_max_connections: raw.database_max_connections,
+            redis_pool_size: raw.redis_pool_size,
+            login_limits: LoginLimits {
+                per_account: raw.login_max_failures_per_account,
+                per_ip: raw.login_max_failures_per_ip,
+                window: Duration::from_secs(raw.login_failure_window_secs.max(1)),
+            },
+            limits: raw.limits,
+            key_prefix: String::new(),
+            sweep_interval: Duration::from_secs(30),
+        })
+    }
+
+    /// Whether this configuration runs on the embedded default.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.storage, Storage::Embedded { .. })
+    }
+}
+
+fn check_url(name: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    if url.contains("://") && schemes.contains(&scheme) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} must be a {} URL",
+            schemes.first().copied().unwrap_or_default()
+        ))
+    }
+}
+
+/// Exposes a secret URL for a driver call (kept in one place so it is easy to audit).
+pub fn expose(url: &SecretString) -> &str {
+    url.expose_secret()
+}

@@ -1,0 +1,107 @@
+//! Database connections (SPEC §1): PostgreSQL by URL, or SQLite files for the embedded
+//! default; both migrators.
+
+use crate::config::{Config, Storage, expose};
+use anyhow::Context as _;
+use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
+    TransactionOptions,
+};
+use std::time::Duration;
+
+/// The two databases of the web stack.
+#[derive(Clone, Debug)]
+pub struct Databases {
+    /// `exchanger_identity`.
+    pub identity: DatabaseConnection,
+    /// `exchanger_web`.
+    pub web: DatabaseConnection,
+}
+
+/// Connects to both databases (creating the SQLite files of the embedded default).
+pub async fn connect(config: &Config) -> anyhow::Result<Databases> {
+    match &config.storage {
+        Storage::Embedded { data_dir } => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("DATA_DIR: cannot create {}", data_dir.display()))?;
+            let identity = data_dir.join("identity.sqlite3");
+            let web = data_dir.join("web.sqlite3");
+            Ok(Databases {
+                identity: connect_sqlite(&identity, config).await?,
+                web: connect_sqlite(&web, config).await?,
+            })
+        }
+        Storage::External {
+            identity_url,
+            web_url,
+            ..
+        } => Ok(Databases {
+            identity: connect_postgres(expose(identity_url), config)
+                .await
+                .context("DATABASE_IDENTITY_URL: cannot connect")?,
+            web: connect_postgres(expose(web_url), config)
+                .await
+                .context("DATABASE_WEB_URL: cannot connect")?,
+        }),
+    }
+}
+
+/// Connects to one PostgreSQL database.
+pub async fn connect_postgres(url: &str, config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    Ok(Database::connect(options).await?)
+}
+
+async fn connect_sqlite(
+    path: &std::path::Path,
+    config: &Config,
+) -> anyhow::Result<DatabaseConnection> {
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.database_max_connections.min(8))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            // WAL lets readers run beside the one writer; writers queue on the busy timeout.
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Applies the migrations of both databases.
+pub async fn migrate(dbs: &Databases) -> anyhow::Result<()> {
+    IdentityMigrator::up(&dbs.identity, None)
+        .await
+        .context("migrating the identity database")?;
+    WebMigrator::up(&dbs.web, None)
+        .await
+        .context("migrating the web database")?;
+    Ok(())
+}
+
+/// Options of a transaction that writes: on SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), so concurrent writers queue instead of failing to upgrade a read lock.
+pub fn write_txn() -> TransactionOptions {
+    TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    }
+}
+
+/// Checks that a database answers.
+pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The GraphQL API (SPEC §3): schema roots, resolvers per area, types, guards, loaders and
+//! error codes.
+
+pub mod analytics;
+pub mod context;
+pub mod errors;
+pub mod guards;
+pub mod identity;
+pub mod mutation;
+pub mod query;
+pub mod rates;
+pub mod subscription;
+pub mod types;
+
+use crate::config::Limits;
+use crate::startup::WebStack;
+use async_graphql::Schema;
+
+/// The schema type.
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// Builds the schema with the limits of SPEC §4. `stack` is `None` only for printing SDL.
+pub fn build_schema(stack: Option<WebStack>, limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(
+        query::Query::default(),
+        mutation::Mutation::default(),
+        subscription::Subscription::default(),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(10)
+    .extension(errors::ErrorLogging {
+        max_aliases: limits.max_aliases,
+    });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(stack) = stack {
+        builder = builder.data(stack);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None, &Limits::default()).sdl()
+}

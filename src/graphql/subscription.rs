@@ -1,0 +1,8 @@
+//! The `Subscription` root.
+
+use super::rates::RateSubscription;
+use async_graphql::MergedSubscription;
+
+/// Root of all subscriptions.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(RateSubscription);

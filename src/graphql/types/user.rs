@@ -1,0 +1,94 @@
+//! `User`, `AuthPayload` and `Session`.
+
+use super::scalars::DateTimeScalar;
+use crate::identity::{self, AuthUser};
+use async_graphql::{ID, Object};
+
+/// A user as the API shows it (never the password hash).
+pub struct User(pub AuthUser);
+
+/// An account.
+#[Object]
+impl User {
+    /// User id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Email address (lower-cased).
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// Whether the email address was verified.
+    async fn email_verified(&self) -> bool {
+        self.0.email_verified
+    }
+    /// Sign-up time.
+    async fn created_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.created_at)
+    }
+    /// Permissions granted in this application context only.
+    async fn permissions(&self) -> &[String] {
+        &self.0.permissions
+    }
+}
+
+/// The result of signing in.
+pub struct AuthPayload(pub identity::SignedIn);
+
+/// A new session: the token (also set as an HttpOnly cookie) and its user.
+#[Object]
+impl AuthPayload {
+    /// Session token: send as `Authorization: Bearer <token>` (or rely on the cookie).
+    async fn token(&self) -> &str {
+        self.0.token.expose()
+    }
+    /// When the session ends.
+    async fn expires_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.expires_at)
+    }
+    /// The signed-in user.
+    async fn user(&self) -> User {
+        User(self.0.user.clone())
+    }
+}
+
+/// One of the viewer's sessions.
+pub struct Session {
+    /// The session.
+    pub view: identity::SessionView,
+    /// Whether it is the one making this request.
+    pub current: bool,
+}
+
+/// A signed-in session in this application context.
+#[Object]
+impl Session {
+    /// Session id (for `revokeSession`).
+    async fn id(&self) -> ID {
+        ID(self.view.id.clone())
+    }
+    /// Sign-in time.
+    async fn created_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.view.created_at)
+    }
+    /// When it ends.
+    async fn expires_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.view.expires_at)
+    }
+    /// Whether this request uses it.
+    async fn current(&self) -> bool {
+        self.current
+    }
+    /// Browser at sign-in.
+    async fn user_agent(&self) -> Option<&str> {
+        self.view.user_agent.as_deref()
+    }
+    /// Client address at sign-in.
+    async fn ip_address(&self) -> Option<&str> {
+        self.view.ip_address.as_deref()
+    }
+    /// Last use, to within a minute.
+    async fn last_seen_at(&self) -> Option<DateTimeScalar> {
+        self.view.last_seen_at.map(DateTimeScalar)
+    }
+}

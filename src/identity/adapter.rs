@@ -1,0 +1,315 @@
+//! `ContextualIdentityAdapter`: the identity database, always filtered by one application
+//! context (SPEC §1). Sessions, permissions and one-time tokens of other contexts are
+//! invisible through it.
+
+use crate::context::ApplicationContext;
+use crate::db::write_txn;
+use crate::error::{AppError, AppResult, ResultExt};
+use entity::identity::{sessions, user_permissions, user_tokens, users};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+type DateTime = chrono::DateTime<chrono::Utc>;
+
+/// Identity database access for one context.
+#[derive(Clone, Debug)]
+pub struct ContextualIdentityAdapter {
+    db: DatabaseConnection,
+    ctx: ApplicationContext,
+}
+
+impl ContextualIdentityAdapter {
+    /// Access to `db` as seen from `ctx`.
+    pub fn new(db: DatabaseConnection, ctx: ApplicationContext) -> Self {
+        Self { db, ctx }
+    }
+
+    /// The context.
+    pub fn context(&self) -> ApplicationContext {
+        self.ctx
+    }
+
+    /// The connection.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates a user; a taken email is `CONFLICT`.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: String,
+        at: DateTime,
+    ) -> AppResult<users::Model> {
+        users::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email.to_owned()),
+            password_hash: Set(password_hash),
+            email_verified: Set(false),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&self.db)
+        .await
+        .on_unique(|| AppError::conflict("an account with this email already exists"))
+    }
+
+    /// The user with `email` (normalised).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<users::Model>, DbErr> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(&self.db)
+            .await
+    }
+
+    /// The user with `id`.
+    pub async fn user(&self, id: Uuid) -> Result<Option<users::Model>, DbErr> {
+        users::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    /// Permissions of `user_id` in this context, sorted.
+    pub async fn permissions(&self, user_id: Uuid) -> Result<Vec<String>, DbErr> {
+        Ok(user_permissions::Entity::find()
+            .filter(user_permissions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(user_permissions::Column::UserId.eq(user_id))
+            .order_by_asc(user_permissions::Column::Permission)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| p.permission)
+            .collect())
+    }
+
+    /// Grants `permission` in this context; `false` when it was already granted.
+    pub async fn grant(&self, user_id: Uuid, permission: &str, at: DateTime) -> AppResult<bool> {
+        let inserted = user_permissions::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            permission: Set(permission.to_owned()),
+            application_context: Set(self.ctx.as_str().to_owned()),
+            granted_at: Set(at),
+        }
+        .insert(&self.db)
+        .await
+        .on_unique(|| AppError::conflict("already granted"));
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(AppError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Revokes `permission` in this context; `false` when it was not granted.
+    pub async fn revoke(&self, user_id: Uuid, permission: &str) -> Result<bool, DbErr> {
+        let res = user_permissions::Entity::delete_many()
+            .filter(user_permissions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(user_permissions::Column::UserId.eq(user_id))
+            .filter(user_permissions::Column::Permission.eq(permission))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// Stores a new session of this context.
+    pub async fn create_session(&self, row: sessions::Model) -> Result<sessions::Model, DbErr> {
+        debug_assert_eq!(row.application_context, self.ctx.as_str());
+        sessions::ActiveModel::from(row).insert(&self.db).await
+    }
+
+    /// The unexpired session of this context with `token_hash`.
+    pub async fn session_by_hash(
+        &self,
+        token_hash: &str,
+        now: DateTime,
+    ) -> Result<Option<sessions::Model>, DbErr> {
+        sessions::Entity::find()
+            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(sessions::Column::TokenHash.eq(token_hash))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+    }
+
+    /// Unexpired sessions of `user_id` in this context, newest first.
+    pub async fn sessions_of(
+        &self,
+        user_id: Uuid,
+        now: DateTime,
+    ) -> Result<Vec<sessions::Model>, DbErr> {
+        sessions::Entity::find()
+            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    /// Deletes the session `id` of `user_id`; returns its token hash when it existed.
+    pub async fn delete_session(&self, user_id: Uuid, id: &str) -> Result<Option<String>, DbErr> {
+        let found = sessions::Entity::find_by_id(id.to_owned())
+            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .one(&self.db)
+            .await?;
+        let Some(found) = found else { return Ok(None) };
+        sessions::Entity::delete_by_id(found.id)
+            .exec(&self.db)
+            .await?;
+        Ok(Some(found.token_hash))
+    }
+
+    /// Deletes every session of `user_id` in this context except `keep`; returns the token
+    /// hashes deleted.
+    pub async fn delete_sessions_of(
+        &self,
+        user_id: Uuid,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>, DbErr> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        let mut query = sessions::Entity::find()
+            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(sessions::Column::UserId.eq(user_id));
+        if let Some(keep) = keep {
+            query = query.filter(sessions::Column::Id.ne(keep));
+        }
+        let doomed = query.all(&txn).await?;
+        let ids: Vec<String> = doomed.iter().map(|s| s.id.clone()).collect();
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(doomed.into_iter().map(|s| s.token_hash).collect())
+    }
+
+    /// Deletes the sessions of `user_id` in every context except `keep` (a password change
+    /// or reset ends them all); returns `(context, token_hash)` of each.
+    pub async fn delete_sessions_everywhere(
+        &self,
+        user_id: Uuid,
+        keep: Option<&str>,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        let mut query = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id));
+        if let Some(keep) = keep {
+            query = query.filter(sessions::Column::Id.ne(keep));
+        }
+        let doomed = query.all(&txn).await?;
+        let ids: Vec<String> = doomed.iter().map(|s| s.id.clone()).collect();
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(doomed
+            .into_iter()
+            .map(|s| (s.application_context, s.token_hash))
+            .collect())
+    }
+
+    /// Records that a session was used.
+    pub async fn touch_session(&self, id: &str, at: DateTime) -> Result<(), DbErr> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(at))
+            .filter(sessions::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes expired sessions of every context (housekeeping); returns how many.
+    pub async fn purge_expired_sessions(&self, now: DateTime) -> Result<u64, DbErr> {
+        Ok(sessions::Entity::delete_many()
+            .filter(sessions::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Replaces the password hash.
+    pub async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: String,
+        at: DateTime,
+    ) -> Result<(), DbErr> {
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the email verified.
+    pub async fn set_email_verified(&self, user_id: Uuid, at: DateTime) -> Result<(), DbErr> {
+        users::Entity::update_many()
+            .col_expr(users::Column::EmailVerified, Expr::value(true))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a one-time token of this context.
+    pub async fn create_user_token(
+        &self,
+        user_id: Uuid,
+        token_hash: String,
+        purpose: &str,
+        expires_at: DateTime,
+        at: DateTime,
+    ) -> Result<(), DbErr> {
+        user_tokens::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            token_hash: Set(token_hash),
+            purpose: Set(purpose.to_owned()),
+            application_context: Set(self.ctx.as_str().to_owned()),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+            created_at: Set(at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses up a one-time token: returns its user when the token existed in this context,
+    /// had this purpose, was unused and unexpired. A token can be used once, even by
+    /// concurrent requests.
+    pub async fn consume_user_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: DateTime,
+    ) -> Result<Option<Uuid>, DbErr> {
+        use user_tokens::Column as C;
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        let res = user_tokens::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::TokenHash.eq(token_hash))
+            .filter(C::Purpose.eq(purpose))
+            .filter(C::ApplicationContext.eq(self.ctx.as_str()))
+            .filter(C::UsedAt.is_null())
+            .filter(C::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Ok(None);
+        }
+        let row = user_tokens::Entity::find()
+            .filter(C::TokenHash.eq(token_hash))
+            .one(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(row.map(|r| r.user_id))
+    }
+}

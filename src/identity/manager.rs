@@ -1,0 +1,478 @@
+//! `WebUserManager`: register, login, logout and session validation for one context
+//! (SPEC §3, §4), over the identity database (source of truth) and the store (fast path).
+
+use super::mailer::{Mail, Mailer};
+use super::token::SessionToken;
+use super::{
+    AuthUser, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SessionRecord, SessionView,
+    SignedIn, Viewer, password,
+};
+use crate::cache::Cache;
+use crate::cache::adapter::ContextualRedisAdapter;
+use crate::cache::keys::{Keys, SESSION_TTL};
+use crate::config::LoginLimits;
+use crate::domain::{Email, Password, Permission};
+use crate::error::{AppError, AppResult};
+use crate::web::now;
+use entity::identity::{sessions, users};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How often `last_seen_at` of a session is written at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Lifetime of email-verification and password-reset tokens.
+const ONE_TIME_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// One-time token purposes.
+const VERIFY_EMAIL: &str = "verify_email";
+const RESET_PASSWORD: &str = "reset_password";
+
+/// Identity operations of one application context.
+pub struct WebUserManager {
+    db: ContextualIdentityAdapter,
+    store: ContextualRedisAdapter,
+    cache: Arc<Cache>,
+    keys: Keys,
+    mailer: Arc<dyn Mailer>,
+    events: Arc<dyn IdentityEvents>,
+    limits: LoginLimits,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl WebUserManager {
+    /// Builds the manager of `db`'s context.
+    pub fn new(
+        db: ContextualIdentityAdapter,
+        cache: Arc<Cache>,
+        keys: Keys,
+        mailer: Arc<dyn Mailer>,
+        events: Arc<dyn IdentityEvents>,
+        limits: LoginLimits,
+    ) -> Self {
+        Self {
+            store: ContextualRedisAdapter::new(cache.clone(), keys.clone()),
+            db,
+            cache,
+            keys,
+            mailer,
+            events,
+            limits,
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The identity database adapter.
+    pub fn adapter(&self) -> &ContextualIdentityAdapter {
+        &self.db
+    }
+
+    /// The mailer (tests read the outbox).
+    pub fn mailer(&self) -> &Arc<dyn Mailer> {
+        &self.mailer
+    }
+
+    /// Creates an account and signs it in.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn register(
+        &self,
+        email: Email,
+        password: Password,
+        client: ClientInfo,
+    ) -> AppResult<SignedIn> {
+        // A cheap lookup first, so a taken email is refused without hashing.
+        if self.db.user_by_email(email.as_str()).await?.is_some() {
+            return Err(AppError::conflict(
+                "an account with this email already exists",
+            ));
+        }
+        let hash = password::hash(password).await?;
+        let user = self.db.create_user(email.as_str(), hash, now()).await?;
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        self.events
+            .identity_event(Some(user.id), "user_registered", serde_json::json!({}))
+            .await;
+        self.start_session(user, client).await
+    }
+
+    /// Signs in. Unknown email and wrong password are the same `UNAUTHENTICATED` error and
+    /// cost the same; failures are counted per account and per client address.
+    #[tracing::instrument(skip_all, fields(user_id))]
+    pub async fn login(
+        &self,
+        email: &str,
+        candidate: &str,
+        client: ClientInfo,
+    ) -> AppResult<SignedIn> {
+        let email = email.trim().to_ascii_lowercase();
+        let account_key = self.keys.login_failures_account(&email);
+        let ip_key = client
+            .ip
+            .as_deref()
+            .map(|ip| self.keys.login_failures_ip(ip));
+        self.check_limit(&account_key, self.limits.per_account)
+            .await?;
+        if let Some(ip_key) = &ip_key {
+            self.check_limit(ip_key, self.limits.per_ip).await?;
+        }
+
+        // Oversized input is refused before any work (but with the same error).
+        let user = if candidate.len() <= 512 && email.len() <= 255 {
+            self.db.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let ok = password::verify(
+            candidate.to_owned(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await?;
+        match user {
+            Some(user) if ok => {
+                tracing::Span::current().record("user_id", tracing::field::display(user.id));
+                self.cache.reset(&account_key).await;
+                self.events
+                    .identity_event(Some(user.id), "user_logged_in", serde_json::json!({}))
+                    .await;
+                self.start_session(user, client).await
+            }
+            user => {
+                self.cache.incr(&account_key, self.limits.window).await;
+                if let Some(ip_key) = &ip_key {
+                    self.cache.incr(ip_key, self.limits.window).await;
+                }
+                self.events
+                    .identity_event(user.map(|u| u.id), "login_failed", serde_json::json!({}))
+                    .await;
+                Err(AppError::Unauthenticated)
+            }
+        }
+    }
+
+    async fn check_limit(&self, key: &str, limit: u32) -> AppResult<()> {
+        let (count, left) = self.cache.peek_counter(key, self.limits.window).await;
+        if count >= i64::from(limit) {
+            return Err(AppError::RateLimited {
+                retry_after: left.max(Duration::from_secs(1)),
+            });
+        }
+        Ok(())
+    }
+
+    async fn start_session(&self, user: users::Model, client: ClientInfo) -> AppResult<SignedIn> {
+        let token = SessionToken::generate();
+        let at = now();
+        let expires_at =
+            at + chrono::Duration::from_std(SESSION_TTL).map_err(AppError::internal)?;
+        let session = self
+            .db
+            .create_session(sessions::Model {
+                id: Uuid::new_v4().to_string(),
+                user_id: user.id,
+                token_hash: token.hash(),
+                application_context: self.db.context().as_str().to_owned(),
+                session_data: Some(serde_json::json!({
+                    "userAgent": client.user_agent,
+                    "ipAddress": client.ip,
+                })),
+                expires_at,
+                last_seen_at: Some(at),
+                created_at: at,
+                updated_at: at,
+            })
+            .await?;
+        let record = SessionRecord {
+            id: session.id,
+            user_id: user.id,
+            token_hash: session.token_hash,
+            expires_at,
+        };
+        self.store.fill_session(&record).await;
+        let permissions = self.db.permissions(user.id).await?;
+        let user = AuthUser {
+            id: user.id,
+            email: user.email,
+            email_verified: user.email_verified,
+            created_at: user.created_at,
+            permissions,
+        };
+        Ok(SignedIn {
+            token,
+            expires_at,
+            user,
+        })
+    }
+
+    async fn load_user(&self, user: users::Model) -> AppResult<AuthUser> {
+        let permissions = self.db.permissions(user.id).await?;
+        let auth = AuthUser {
+            id: user.id,
+            email: user.email,
+            email_verified: user.email_verified,
+            created_at: user.created_at,
+            permissions,
+        };
+        self.store.fill_user(&auth).await;
+        Ok(auth)
+    }
+
+    /// The user `id` with this context's permissions, through `identity:user:{ctx}:{id}`.
+    pub async fn user(&self, id: Uuid) -> AppResult<Option<AuthUser>> {
+        if let Some(user) = self.store.user(id).await {
+            return Ok(Some(user));
+        }
+        match self.db.user(id).await? {
+            Some(user) => Ok(Some(self.load_user(user).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The viewer behind a token, or `None` when the token is unknown, expired, revoked or
+    /// of another context.
+    pub async fn validate_session(&self, token: &SessionToken) -> AppResult<Option<Viewer>> {
+        let hash = token.hash();
+        let at = now();
+        let session = match self.store.session(&hash).await {
+            Some(s) if s.expires_at > at => s,
+            Some(_) => return Ok(None),
+            None => {
+                let Some(row) = self.db.session_by_hash(&hash, at).await? else {
+                    return Ok(None);
+                };
+                let record = SessionRecord {
+                    id: row.id,
+                    user_id: row.user_id,
+                    token_hash: row.token_hash,
+                    expires_at: row.expires_at,
+                };
+                self.store.fill_session(&record).await;
+                record
+            }
+        };
+        let Some(user) = self.user(session.user_id).await? else {
+            return Ok(None);
+        };
+        self.touch(&session.id).await;
+        Ok(Some(Viewer { user, session }))
+    }
+
+    /// Writes `last_seen_at` at most once a minute per session (per process).
+    async fn touch(&self, session_id: &str) {
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = touched
+                .get(session_id)
+                .is_some_and(|t| t.elapsed() < TOUCH_EVERY);
+            if fresh {
+                return;
+            }
+            if touched.len() > 100_000 {
+                touched.clear();
+            }
+            touched.insert(session_id.to_owned(), Instant::now());
+        }
+        let db = self.db.clone();
+        let id = session_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = db.touch_session(&id, now()).await {
+                tracing::warn!(error = %err, "could not record session use");
+            }
+        });
+    }
+
+    /// Ends the viewer's session.
+    pub async fn logout(&self, viewer: &Viewer) -> AppResult<()> {
+        if let Some(hash) = self
+            .db
+            .delete_session(viewer.user.id, &viewer.session.id)
+            .await?
+        {
+            self.store.invalidate_sessions([hash]).await;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the viewer in this context; returns how many.
+    pub async fn logout_all(&self, viewer: &Viewer) -> AppResult<i32> {
+        let hashes = self.db.delete_sessions_of(viewer.user.id, None).await?;
+        let count = hashes.len();
+        self.store.invalidate_sessions(hashes).await;
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// The viewer's sessions in this context.
+    pub async fn sessions(&self, viewer: &Viewer) -> AppResult<Vec<SessionView>> {
+        Ok(self
+            .db
+            .sessions_of(viewer.user.id, now())
+            .await?
+            .into_iter()
+            .map(|s| {
+                let field = |name: &str| {
+                    s.session_data
+                        .as_ref()
+                        .and_then(|d| d.get(name))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                };
+                SessionView {
+                    user_agent: field("userAgent"),
+                    ip_address: field("ipAddress"),
+                    id: s.id,
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                    last_seen_at: s.last_seen_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Ends one of the viewer's sessions; `false` when there is no such session.
+    pub async fn revoke_session(&self, viewer: &Viewer, id: &str) -> AppResult<bool> {
+        match self.db.delete_session(viewer.user.id, id).await? {
+            Some(hash) => {
+                self.store.invalidate_sessions([hash]).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Changes the password and ends every other session of the user (all contexts).
+    #[tracing::instrument(skip_all, fields(user_id = %viewer.user.id))]
+    pub async fn change_password(
+        &self,
+        viewer: &Viewer,
+        current: &str,
+        new: Password,
+    ) -> AppResult<()> {
+        let user = self
+            .db
+            .user(viewer.user.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if !password::verify(current.to_owned(), Some(user.password_hash)).await? {
+            return Err(AppError::bad_input(
+                "currentPassword",
+                "is not the current password",
+            ));
+        }
+        let hash = password::hash(new).await?;
+        self.db.set_password_hash(user.id, hash, now()).await?;
+        let ended = self
+            .db
+            .delete_sessions_everywhere(user.id, Some(&viewer.session.id))
+            .await?;
+        self.store.invalidate_sessions_anywhere(ended).await;
+        self.store.invalidate_user_everywhere(user.id).await;
+        Ok(())
+    }
+
+    /// Mails the viewer a token that verifies their email.
+    pub async fn request_email_verification(&self, viewer: &Viewer) -> AppResult<()> {
+        if viewer.user.email_verified {
+            return Ok(());
+        }
+        let token = self.issue_token(viewer.user.id, VERIFY_EMAIL).await?;
+        self.mailer
+            .send(Mail {
+                to: viewer.user.email.clone(),
+                subject: "Verify your email".into(),
+                body: format!("Your verification token: {}", token.expose()),
+                token: token.expose().to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Verifies an email with a mailed token.
+    pub async fn verify_email(&self, raw_token: &str) -> AppResult<AuthUser> {
+        let user_id = self.consume(raw_token, VERIFY_EMAIL).await?;
+        self.db.set_email_verified(user_id, now()).await?;
+        self.store.invalidate_user_everywhere(user_id).await;
+        let user = self
+            .db
+            .user(user_id)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        let permissions = self.db.permissions(user_id).await?;
+        Ok(AuthUser {
+            id: user.id,
+            email: user.email,
+            email_verified: user.email_verified,
+            created_at: user.created_at,
+            permissions,
+        })
+    }
+
+    /// Mails a reset token when the account exists; says nothing either way.
+    pub async fn request_password_reset(&self, email: Email) -> AppResult<()> {
+        let Some(user) = self.db.user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        let token = self.issue_token(user.id, RESET_PASSWORD).await?;
+        self.mailer
+            .send(Mail {
+                to: user.email,
+                subject: "Reset your password".into(),
+                body: format!("Your password reset token: {}", token.expose()),
+                token: token.expose().to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a mailed token and ends every session of the user.
+    pub async fn reset_password(&self, raw_token: &str, new: Password) -> AppResult<()> {
+        let user_id = self.consume(raw_token, RESET_PASSWORD).await?;
+        let hash = password::hash(new).await?;
+        self.db.set_password_hash(user_id, hash, now()).await?;
+        let ended = self.db.delete_sessions_everywhere(user_id, None).await?;
+        self.store.invalidate_sessions_anywhere(ended).await;
+        self.store.invalidate_user_everywhere(user_id).await;
+        Ok(())
+    }
+
+    async fn issue_token(&self, user_id: Uuid, purpose: &str) -> AppResult<SessionToken> {
+        let token = SessionToken::generate();
+        let at = now();
+        self.db
+            .create_user_token(user_id, token.hash(), purpose, at + ONE_TIME_TOKEN_TTL, at)
+            .await?;
+        Ok(token)
+    }
+
+    async fn consume(&self, raw_token: &str, purpose: &str) -> AppResult<Uuid> {
+        let invalid = || AppError::bad_input("token", "is invalid, used or expired");
+        let token = SessionToken::from_client(raw_token).ok_or_else(invalid)?;
+        self.db
+            .consume_user_token(&token.hash(), purpose, now())
+            .await?
+            .ok_or_else(invalid)
+    }
+
+    /// Grants `permission` in this context to `user_id`.
+    pub async fn grant(&self, user_id: Uuid, permission: &Permission) -> AppResult<bool> {
+        if self.db.user(user_id).await?.is_none() {
+            return Err(AppError::NotFound("user"));
+        }
+        let granted = self.db.grant(user_id, permission.as_str(), now()).await?;
+        self.store.invalidate_user(user_id).await;
+        Ok(granted)
+    }
+
+    /// Revokes `permission` in this context from `user_id`.
+    pub async fn revoke(&self, user_id: Uuid, permission: &Permission) -> AppResult<bool> {
+        if self.db.user(user_id).await?.is_none() {
+            return Err(AppError::NotFound("user"));
+        }
+        let revoked = self.db.revoke(user_id, permission.as_str()).await?;
+        self.store.invalidate_user(user_id).await;
+        Ok(revoked)
+    }
+
+    /// Housekeeping: deletes expired sessions.
+    pub async fn purge_expired_sessions(&self) -> AppResult<u64> {
+        Ok(self.db.purge_expired_sessions(now()).await?)
+    }
+}

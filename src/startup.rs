@@ -1,0 +1,189 @@
+//! Building and running the server (SPEC §1): `create_web_stack` once per process, then
+//! `Application::build` binds and `run_until_stopped` serves until SIGTERM/Ctrl-C.
+
+use crate::cache::Cache;
+use crate::cache::keys::Keys;
+use crate::cache::store::{KvStore, MemoryStore, RedisStore};
+use crate::config::{Config, Storage, expose};
+use crate::db::{self, Databases};
+use crate::identity::mailer::{Mailer, OutboxMailer};
+use crate::identity::{ContextualIdentityAdapter, WebUserManager};
+use crate::web::WebDatabaseAdapter;
+use crate::web::analytics::AnalyticsService;
+use crate::web::rates::RateService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Everything the web context needs, built once per process. Cheap to clone.
+#[derive(Clone)]
+pub struct WebStack {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Both databases.
+    pub dbs: Databases,
+    /// The cache facade over Redis or the in-process store.
+    pub cache: Arc<Cache>,
+    /// Key builder of this context.
+    pub keys: Keys,
+    /// Accounts and sessions.
+    pub users: Arc<WebUserManager>,
+    /// Exchange rates.
+    pub rates: Arc<RateService>,
+    /// Analytics.
+    pub analytics: Arc<AnalyticsService>,
+}
+
+/// Builds the store the configuration asks for.
+pub fn create_store(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
+    Ok(match &config.storage {
+        Storage::Embedded { .. } => Arc::new(MemoryStore::new()),
+        Storage::External { redis_url, .. } => {
+            Arc::new(RedisStore::new(expose(redis_url), config.redis_pool_size)?)
+        }
+    })
+}
+
+/// The plan's `createWebStack`: connects, migrates and wires the web context.
+pub async fn create_web_stack(config: &Config) -> anyhow::Result<WebStack> {
+    let dbs = db::connect(config).await?;
+    db::migrate(&dbs).await?;
+    let store = create_store(config)?;
+    Ok(assemble_web_stack(
+        config,
+        dbs,
+        store,
+        Arc::new(OutboxMailer::default()),
+    ))
+}
+
+/// Wires the web context over existing connections (tests reuse it to build a second
+/// context over the same databases and store).
+pub fn assemble_web_stack(
+    config: &Config,
+    dbs: Databases,
+    store: Arc<dyn KvStore>,
+    mailer: Arc<dyn Mailer>,
+) -> WebStack {
+    let cache = Arc::new(Cache::new(store));
+    let keys = Keys::new(config.key_prefix.clone(), config.app_context);
+    let web = WebDatabaseAdapter::new(dbs.web.clone());
+    let analytics = Arc::new(AnalyticsService::new(
+        web.clone(),
+        cache.clone(),
+        keys.clone(),
+    ));
+    let users = Arc::new(WebUserManager::new(
+        ContextualIdentityAdapter::new(dbs.identity.clone(), config.app_context),
+        cache.clone(),
+        keys.clone(),
+        mailer,
+        analytics.clone(),
+        config.login_limits,
+    ));
+    let rates = Arc::new(RateService::new(web.clone(), cache.clone(), keys.clone()));
+    WebStack {
+        config: Arc::new(config.clone()),
+        dbs,
+        cache,
+        keys,
+        users,
+        rates,
+        analytics,
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    stack: WebStack,
+}
+
+impl Application {
+    /// Builds the stack and binds `config.bind_addr` (port 0 picks a free port).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let stack = create_web_stack(config).await?;
+        Self::with_stack(stack).await
+    }
+
+    /// Binds a server for an existing stack.
+    pub async fn with_stack(stack: WebStack) -> anyhow::Result<Self> {
+        let addr = stack.config.bind_addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("BIND_ADDR: cannot listen on {addr}: {e}"))?;
+        Ok(Self { listener, stack })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The stack (tests use its services to set up state).
+    pub fn stack(&self) -> &WebStack {
+        &self.stack
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::identity::password::warm_up();
+        let housekeeping = tokio::spawn(housekeeping(self.stack.clone()));
+        let app = crate::http::router::router(self.stack.clone());
+        tracing::info!(addr = %self.listener.local_addr()?, context = %self.stack.config.app_context, "listening");
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Periodic work: expiring unpaid orders and deleting expired sessions.
+async fn housekeeping(stack: WebStack) {
+    let mut tick = tokio::time::interval(stack.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = stack.users.purge_expired_sessions().await {
+            tracing::warn!(error = ?err, "purging expired sessions failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

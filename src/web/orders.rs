@@ -1,0 +1,1 @@
+//! Orders (SPEC §3).

@@ -1,0 +1,158 @@
+//! The CLI against the same storage as the test server.
+
+use crate::helpers::spawn_app;
+use exchanger::config::Storage;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+fn cli(app: &crate::helpers::TestApp) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exchanger"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    match &app.config.storage {
+        Storage::Embedded { data_dir } => {
+            cmd.env("DATA_DIR", data_dir);
+        }
+        Storage::External {
+            identity_url,
+            web_url,
+            redis_url,
+        } => {
+            cmd.env("DATABASE_IDENTITY_URL", identity_url.expose_secret())
+                .env("DATABASE_WEB_URL", web_url.expose_secret())
+                .env("REDIS_URL", redis_url.expose_secret());
+        }
+    }
+    cmd
+}
+
+#[tokio::test]
+async fn rates_set_writes_a_rate_the_server_serves() {
+    let app = spawn_app().await;
+    let out = cli(&app)
+        .args(["rates", "set", "USD", "UAH", "41.25"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = app
+        .gql(
+            r#"{ exchangeRate(from: "USD", to: "UAH") { rate } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["exchangeRate"]["rate"], "41.25000000");
+
+    let bad = cli(&app)
+        .args(["rates", "set", "USD", "usd", "1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("TO"));
+}
+
+#[tokio::test]
+async fn grant_gives_a_permission_in_the_named_context_only() {
+    let app = spawn_app().await;
+    let email = format!("op-{}@example.com", uuid::Uuid::new_v4().simple());
+    let token = app.register(&email, "correct horse battery").await["data"]["register"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = app.gql_as(&token, "{ me { id } }", json!({})).await;
+    let id: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    // The CLI runs in its own process: the server reads the permissions it wrote from the
+    // database (the user is not cached until a request validates the session).
+    let app_fresh_user = {
+        let email2 = format!("op2-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = app.register(&email2, "correct horse battery").await;
+        (
+            email2,
+            body["data"]["register"]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let (email2, token2) = app_fresh_user;
+    for args in [
+        vec![
+            "grant",
+            email2.as_str(),
+            "rates:write",
+            "--context",
+            "admin",
+        ],
+        vec!["grant", email2.as_str(), "orders:write"],
+    ] {
+        let out = cli(&app).args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let me = app
+        .gql_as(&token2, "{ me { permissions } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["me"]["permissions"],
+        json!(["orders:write"]),
+        "only the web permission counts: {me}"
+    );
+
+    let out = cli(&app)
+        .args(["grant", &email, "rates:write"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        app.stack.users.adapter().permissions(id).await.unwrap(),
+        vec!["rates:write".to_owned()]
+    );
+    let out = cli(&app)
+        .args(["revoke", &email, "rates:write"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        app.stack
+            .users
+            .adapter()
+            .permissions(id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let unknown = cli(&app)
+        .args(["grant", "nobody@example.com", "rates:write"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}
+
+#[test]
+fn an_unknown_or_unserved_context_stops_start_up_with_its_name() {
+    for (value, needle) in [("bogus", "APP_CONTEXT"), ("admin", "APP_CONTEXT")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_exchanger"))
+            .env_clear()
+            .env("APP_CONTEXT", value)
+            .arg("schema")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).to_uppercase();
+        assert!(
+            stderr.contains(needle) || stderr.contains("APP-CONTEXT"),
+            "{stderr}"
+        );
+    }
+}

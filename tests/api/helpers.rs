@@ -1,0 +1,389 @@
+//! `spawn_app()`: the real server on a random loopback port over a real backend, and a
+//! client that speaks GraphQL to it.
+//!
+//! `TEST_BACKEND=embedded` (default): two SQLite files in a temporary folder and the
+//! in-process store. `TEST_BACKEND=postgres`: two fresh databases per test, created from
+//! migrated templates on `TEST_POSTGRES_URL`, and `TEST_REDIS_URL` with a random key
+//! prefix. Unreachable URLs fail the test; nothing is skipped.
+
+use exchanger::config::{Config, Storage};
+use exchanger::startup::{Application, WebStack};
+use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Which backend the suite runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// SQLite files + in-process store.
+    Embedded,
+    /// PostgreSQL + Redis.
+    Postgres {
+        /// Maintenance database URL of the throwaway cluster.
+        postgres_url: String,
+        /// Redis URL.
+        redis_url: String,
+    },
+}
+
+/// The backend selected by `TEST_BACKEND`.
+pub fn backend() -> Backend {
+    match std::env::var("TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres {
+            postgres_url: std::env::var("TEST_POSTGRES_URL")
+                .expect("TEST_BACKEND=postgres needs TEST_POSTGRES_URL"),
+            redis_url: std::env::var("TEST_REDIS_URL")
+                .expect("TEST_BACKEND=postgres needs TEST_REDIS_URL"),
+        },
+        Ok("embedded") | Err(_) => Backend::Embedded,
+        Ok(other) => panic!("unknown TEST_BACKEND {other:?} (embedded or postgres)"),
+    }
+}
+
+/// Databases to drop (or a folder to delete) when the test ends.
+enum Resources {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Databases {
+        admin_url: String,
+        names: Vec<String>,
+    },
+}
+
+impl Drop for Resources {
+    fn drop(&mut self) {
+        if let Resources::Databases { admin_url, names } = self {
+            let admin_url = admin_url.clone();
+            let names = names.clone();
+            // Drop runs inside the test's runtime: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let db = Database::connect(&admin_url).await.ok()?;
+                    for name in names {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}`.
+    pub address: String,
+    /// The port.
+    #[allow(dead_code)]
+    pub port: u16,
+    /// Client with a cookie store.
+    pub client: reqwest::Client,
+    /// The server's stack, for arranging state the API cannot reach.
+    pub stack: WebStack,
+    /// The configuration the server runs with.
+    pub config: Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _resources: Resources,
+}
+
+/// Settings every test server starts from.
+fn base_config(storage: Storage) -> Config {
+    let mut config = Config::embedded(std::path::PathBuf::new());
+    config.storage = storage;
+    config.bind_addr = "127.0.0.1:0".parse().expect("valid address");
+    config.cookie_secure = false;
+    config.database_max_connections = 5;
+    config.redis_pool_size = 4;
+    config.key_prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    config
+}
+
+/// Creates a template database migrated by `migrate` once per cluster (guarded by an
+/// advisory lock, since test processes run in parallel).
+async fn ensure_template(
+    admin: &sea_orm::DatabaseConnection,
+    admin_url: &str,
+    name: &str,
+    web: bool,
+) {
+    admin
+        .execute_unprepared("SELECT pg_advisory_lock(7300001)")
+        .await
+        .expect("advisory lock");
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
+            [name.into()],
+        ))
+        .await
+        .expect("look up template")
+        .is_some();
+    if !exists {
+        let building = format!("{name}_building");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{building}\""))
+            .await
+            .expect("drop half-built template");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{building}\""))
+            .await
+            .expect("create template");
+        let url = database_url(admin_url, &building);
+        let db = Database::connect(&url).await.expect("connect to template");
+        if web {
+            WebMigrator::up(&db, None)
+                .await
+                .expect("migrate web template");
+        } else {
+            IdentityMigrator::up(&db, None)
+                .await
+                .expect("migrate identity template");
+        }
+        db.close().await.expect("close template");
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+            ))
+            .await
+            .expect("publish template");
+    }
+    admin
+        .execute_unprepared("SELECT pg_advisory_unlock(7300001)")
+        .await
+        .expect("advisory unlock");
+}
+
+/// `admin_url` with its database replaced by `name`.
+pub fn database_url(admin_url: &str, name: &str) -> String {
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// Storage for one test: fresh databases (or files) that nobody else uses.
+async fn fresh_storage() -> (Storage, Resources) {
+    match backend() {
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            (
+                Storage::Embedded {
+                    data_dir: dir.path().to_path_buf(),
+                },
+                Resources::Dir(dir),
+            )
+        }
+        Backend::Postgres {
+            postgres_url,
+            redis_url,
+        } => {
+            let admin = Database::connect(&postgres_url)
+                .await
+                .expect("TEST_POSTGRES_URL is unreachable");
+            let identity_template =
+                format!("tpl_identity_{}", IdentityMigrator::migrations().len());
+            let web_template = format!("tpl_web_{}", WebMigrator::migrations().len());
+            ensure_template(&admin, &postgres_url, &identity_template, false).await;
+            ensure_template(&admin, &postgres_url, &web_template, true).await;
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let identity = format!("t_{id}_identity");
+            let web = format!("t_{id}_web");
+            for (name, template) in [(&identity, &identity_template), (&web, &web_template)] {
+                admin
+                    .execute_unprepared(&format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                    ))
+                    .await
+                    .expect("create test database");
+            }
+            admin.close().await.ok();
+            (
+                Storage::External {
+                    identity_url: database_url(&postgres_url, &identity).into(),
+                    web_url: database_url(&postgres_url, &web).into(),
+                    redis_url: redis_url.into(),
+                },
+                Resources::Databases {
+                    admin_url: postgres_url,
+                    names: vec![identity, web],
+                },
+            )
+        }
+    }
+}
+
+/// Starts the server with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server after `customise` changed the configuration.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
+    let (storage, resources) = fresh_storage().await;
+    let mut config = base_config(storage);
+    customise(&mut config);
+    let app = Application::build(&config)
+        .await
+        .expect("application starts");
+    let port = app.port();
+    let stack = app.stack().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: new_client(),
+        stack,
+        config,
+        stop: Some(stop),
+        server: Some(server),
+        _resources: resources,
+    }
+}
+
+/// A client with its own cookie jar.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+impl TestApp {
+    /// Posts a GraphQL request with this app's cookie-keeping client.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_with(&self.client, None, query, variables).await
+    }
+
+    /// Posts a GraphQL request as the holder of `token` (bearer), without cookies.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_with(&reqwest::Client::new(), Some(token), query, variables)
+            .await
+    }
+
+    /// Posts a GraphQL request with `client`, optionally with a bearer token.
+    pub async fn gql_with(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut req = client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let response = req.send().await.expect("request sent");
+        response.json().await.expect("JSON response")
+    }
+
+    /// The `extensions.code` of the first error, if any.
+    pub fn error_code(body: &Value) -> Option<String> {
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// The `extensions.field` of the first error, if any.
+    pub fn error_field(body: &Value) -> Option<String> {
+        body["errors"][0]["extensions"]["field"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Registers a user and returns its token.
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            "mutation($input: RegisterInput!) { register(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
+            json!({ "input": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// Registers a fresh user (random email) and returns `(token, user id)`.
+    pub async fn signed_up_user(&self) -> (String, String) {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = self
+            .gql_with(
+                &reqwest::Client::new(),
+                None,
+                "mutation($input: RegisterInput!) { register(input: $input) { token user { id } } }",
+                json!({ "input": { "email": email, "password": "correct horse battery" } }),
+            )
+            .await;
+        let token = body["data"]["register"]["token"]
+            .as_str()
+            .expect("registered")
+            .to_owned();
+        let id = body["data"]["register"]["user"]["id"]
+            .as_str()
+            .expect("registered")
+            .to_owned();
+        (token, id)
+    }
+
+    /// An operator: a fresh user holding `permissions` in the web context (granted the way
+    /// the CLI does), returning its token.
+    pub async fn operator(&self, permissions: &[&str]) -> String {
+        let (token, id) = self.signed_up_user().await;
+        let id = uuid::Uuid::parse_str(&id).expect("uuid");
+        for p in permissions {
+            let permission =
+                exchanger::domain::Permission::parse("permission", p).expect("valid permission");
+            self.stack
+                .users
+                .grant(id, &permission)
+                .await
+                .expect("granted");
+        }
+        token
+    }
+
+    /// Sets a rate as an operator would (through the service the CLI uses).
+    pub async fn set_rate(&self, from: &str, to: &str, rate: &str) {
+        let pair = exchanger::domain::CurrencyPair::parse("from", from, "to", to).expect("pair");
+        let rate =
+            exchanger::domain::Money::parse("rate", rate.parse().expect("decimal")).expect("rate");
+        self.stack
+            .rates
+            .set(exchanger::web::rates::NewRate {
+                pair,
+                rate,
+                valid_from: None,
+                valid_until: None,
+            })
+            .await
+            .expect("rate set");
+    }
+}

@@ -1,0 +1,11 @@
+//! API tests: the real server over HTTP on the backend chosen by `TEST_BACKEND`.
+
+mod helpers;
+
+mod cli;
+mod graphql_http;
+mod health;
+mod money;
+mod rates;
+mod schema;
+mod store;
