@@ -8,6 +8,8 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
     TransactionOptions,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The two databases of the web stack.
@@ -17,6 +19,28 @@ pub struct Databases {
     pub identity: DatabaseConnection,
     /// `exchanger_web`.
     pub web: DatabaseConnection,
+    /// Statements run on `exchanger_web` so far (tests show DataLoaders keep it constant).
+    pub web_statements: Arc<AtomicU64>,
+}
+
+impl Databases {
+    fn new(identity: DatabaseConnection, mut web: DatabaseConnection) -> Self {
+        let web_statements = Arc::new(AtomicU64::new(0));
+        let counter = web_statements.clone();
+        web.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Self {
+            identity,
+            web,
+            web_statements,
+        }
+    }
+
+    /// Statements run on the web database so far.
+    pub fn web_statement_count(&self) -> u64 {
+        self.web_statements.load(Ordering::Relaxed)
+    }
 }
 
 /// Connects to both databases (creating the SQLite files of the embedded default).
@@ -27,23 +51,23 @@ pub async fn connect(config: &Config) -> anyhow::Result<Databases> {
                 .with_context(|| format!("DATA_DIR: cannot create {}", data_dir.display()))?;
             let identity = data_dir.join("identity.sqlite3");
             let web = data_dir.join("web.sqlite3");
-            Ok(Databases {
-                identity: connect_sqlite(&identity, config).await?,
-                web: connect_sqlite(&web, config).await?,
-            })
+            Ok(Databases::new(
+                connect_sqlite(&identity, config).await?,
+                connect_sqlite(&web, config).await?,
+            ))
         }
         Storage::External {
             identity_url,
             web_url,
             ..
-        } => Ok(Databases {
-            identity: connect_postgres(expose(identity_url), config)
+        } => Ok(Databases::new(
+            connect_postgres(expose(identity_url), config)
                 .await
                 .context("DATABASE_IDENTITY_URL: cannot connect")?,
-            web: connect_postgres(expose(web_url), config)
+            connect_postgres(expose(web_url), config)
                 .await
                 .context("DATABASE_WEB_URL: cannot connect")?,
-        }),
+        )),
     }
 }
 

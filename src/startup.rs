@@ -10,6 +10,8 @@ use crate::identity::mailer::{Mailer, OutboxMailer};
 use crate::identity::{ContextualIdentityAdapter, WebUserManager};
 use crate::web::WebDatabaseAdapter;
 use crate::web::analytics::AnalyticsService;
+use crate::web::orders::OrderService;
+use crate::web::payments::PaymentService;
 use crate::web::rates::RateService;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +33,10 @@ pub struct WebStack {
     pub users: Arc<WebUserManager>,
     /// Exchange rates.
     pub rates: Arc<RateService>,
+    /// Orders.
+    pub orders: Arc<OrderService>,
+    /// Payments.
+    pub payments: Arc<PaymentService>,
     /// Analytics.
     pub analytics: Arc<AnalyticsService>,
 }
@@ -83,6 +89,14 @@ pub fn assemble_web_stack(
         config.login_limits,
     ));
     let rates = Arc::new(RateService::new(web.clone(), cache.clone(), keys.clone()));
+    let orders = Arc::new(OrderService::new(
+        web.clone(),
+        cache.clone(),
+        keys.clone(),
+        analytics.clone(),
+        config.payment_window,
+    ));
+    let payments = Arc::new(PaymentService::new(web, orders.clone()));
     WebStack {
         config: Arc::new(config.clone()),
         dbs,
@@ -90,6 +104,8 @@ pub fn assemble_web_stack(
         keys,
         users,
         rates,
+        orders,
+        payments,
         analytics,
     }
 }
@@ -160,6 +176,11 @@ async fn housekeeping(stack: WebStack) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        match stack.orders.expire_due().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired unpaid orders"),
+            Err(err) => tracing::warn!(error = ?err, "expiring orders failed"),
+        }
         if let Err(err) = stack.users.purge_expired_sessions().await {
             tracing::warn!(error = ?err, "purging expired sessions failed");
         }

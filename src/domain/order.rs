@@ -1,7 +1,8 @@
 //! Order and payment statuses, and the only transitions SPEC §3 allows.
 
 /// Status of an order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     /// Waiting for payment.
     Pending,
@@ -52,7 +53,8 @@ impl OrderStatus {
 }
 
 /// Status of a payment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Created, not settled.
     Pending,

@@ -97,7 +97,9 @@ fn has_code(err: &ServerError) -> bool {
 /// Whether a validation message is about an argument's or variable's value (the client's
 /// input) rather than the document's shape.
 fn is_input_error(message: &str) -> bool {
-    message.starts_with("Invalid value for argument") || message.starts_with("Failed to parse")
+    message.starts_with("Invalid value for argument")
+        || message.starts_with("Failed to parse")
+        || message.starts_with("Expected input type")
 }
 
 /// Gives every error a code, limits aliases, and logs by severity.

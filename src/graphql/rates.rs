@@ -60,10 +60,10 @@ impl RateQuery {
         ctx: &Context<'_>,
         from: String,
         to: String,
-        #[graphql(default = 50)] first: i32,
+        #[graphql(default = 50)] first: Option<i32>,
     ) -> AppResult<Vec<ExchangeRate>> {
         let pair = CurrencyPair::parse("from", &from, "to", &to)?;
-        let first = u64::try_from(first)
+        let first = u64::try_from(first.unwrap_or(50))
             .ok()
             .filter(|n| (1..=500).contains(n))
             .ok_or_else(|| AppError::bad_input("first", "must be between 1 and 500"))?;

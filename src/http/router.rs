@@ -4,9 +4,11 @@
 use super::auth::token_from_headers;
 use super::request_id::{self, RequestId};
 use crate::graphql::errors::{add_request_id, code};
+use crate::graphql::loaders::{OrderById, PaymentsByOrder};
 use crate::graphql::{AppSchema, build_schema};
 use crate::identity::{ClientInfo, Viewer};
 use crate::startup::WebStack;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -168,10 +170,12 @@ async fn execute(
     };
     let client = client_info(headers, addr);
     let batch = match batch {
-        BatchRequest::Single(req) => BatchRequest::Single(attach(req, &viewer, &client)),
+        BatchRequest::Single(req) => {
+            BatchRequest::Single(attach(req, &state.stack, &viewer, &client))
+        }
         BatchRequest::Batch(reqs) => BatchRequest::Batch(
             reqs.into_iter()
-                .map(|r| attach(r, &viewer, &client))
+                .map(|r| attach(r, &state.stack, &viewer, &client))
                 .collect(),
         ),
     };
@@ -183,12 +187,21 @@ async fn execute(
     respond(response, headers)
 }
 
+/// Per-request data: the viewer, the client, and caching DataLoaders (per request, so a
+/// cached value never outlives the request that loaded it).
 fn attach(
     req: async_graphql::Request,
+    stack: &WebStack,
     viewer: &Option<Viewer>,
     client: &ClientInfo,
 ) -> async_graphql::Request {
-    let mut req = req.data(client.clone());
+    let mut req = req
+        .data(client.clone())
+        .data(DataLoader::new(
+            PaymentsByOrder(stack.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(OrderById(stack.clone()), tokio::spawn));
     if let Some(viewer) = viewer {
         req = req.data(viewer.clone());
     }

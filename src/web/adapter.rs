@@ -1,7 +1,7 @@
 //! `WebDatabaseAdapter`: access to `exchanger_web` (SPEC §1). Queries live here; the
 //! services above decide what to run and in which transaction.
 
-use entity::web::{analytics_events, exchange_rates};
+use entity::web::{analytics_events, exchange_rates, orders, payments};
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
@@ -160,6 +160,182 @@ impl WebDatabaseAdapter {
             .limit(limit)
             .all(&self.db)
             .await
+    }
+
+    /// Inserts an order.
+    pub async fn insert_order(
+        conn: &impl ConnectionTrait,
+        row: orders::Model,
+    ) -> Result<orders::Model, DbErr> {
+        orders::ActiveModel::from(row).insert(conn).await
+    }
+
+    /// The order `id`.
+    pub async fn order(
+        conn: &impl ConnectionTrait,
+        id: Uuid,
+    ) -> Result<Option<orders::Model>, DbErr> {
+        orders::Entity::find_by_id(id).one(conn).await
+    }
+
+    /// The order `id`, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's
+    /// write transactions are serial already).
+    pub async fn lock_order(
+        conn: &impl ConnectionTrait,
+        id: Uuid,
+    ) -> Result<Option<orders::Model>, DbErr> {
+        let mut query = orders::Entity::find_by_id(id);
+        if conn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Update);
+        }
+        query.one(conn).await
+    }
+
+    /// Orders with these ids.
+    pub async fn orders_by_ids(
+        conn: &impl ConnectionTrait,
+        ids: &[Uuid],
+    ) -> Result<Vec<orders::Model>, DbErr> {
+        orders::Entity::find()
+            .filter(orders::Column::Id.is_in(ids.iter().copied()))
+            .all(conn)
+            .await
+    }
+
+    /// Up to `limit` orders of `user_id`, newest first, older than `before` (keyset on the
+    /// time-ordered UUIDv7 id, so concurrent inserts never shift a page).
+    pub async fn orders_of(
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        limit: u64,
+        before: Option<Uuid>,
+        status: Option<&str>,
+    ) -> Result<Vec<orders::Model>, DbErr> {
+        use orders::Column as C;
+        let mut query = orders::Entity::find().filter(C::UserId.eq(user_id));
+        if let Some(before) = before {
+            query = query.filter(C::Id.lt(before));
+        }
+        if let Some(status) = status {
+            query = query.filter(C::Status.eq(status));
+        }
+        query.order_by_desc(C::Id).limit(limit).all(conn).await
+    }
+
+    /// Ids of pending orders whose window has passed with nothing pending under them.
+    pub async fn due_orders(
+        conn: &impl ConnectionTrait,
+        at: DateTime,
+        limit: u64,
+    ) -> Result<Vec<Uuid>, DbErr> {
+        use orders::Column as C;
+        Ok(orders::Entity::find()
+            .filter(C::Status.eq("pending"))
+            .filter(C::ExpiresAt.lte(at))
+            .order_by_asc(C::ExpiresAt)
+            .limit(limit)
+            .all(conn)
+            .await?
+            .into_iter()
+            .filter(|o| o.pending_amount.0.is_zero())
+            .map(|o| o.id)
+            .collect())
+    }
+
+    /// Sets an order's status.
+    pub async fn set_order_status(
+        conn: &impl ConnectionTrait,
+        id: Uuid,
+        status: &str,
+        at: DateTime,
+    ) -> Result<(), DbErr> {
+        use orders::Column as C;
+        orders::Entity::update_many()
+            .col_expr(C::Status, Expr::value(status))
+            .col_expr(C::UpdatedAt, Expr::value(at))
+            .filter(C::Id.eq(id))
+            .exec(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets an order's paid and pending sums (and `paid_at` when it just became paid).
+    pub async fn set_order_amounts(
+        conn: &impl ConnectionTrait,
+        order: &crate::web::orders::Order,
+        paid: rust_decimal::Decimal,
+        pending: rust_decimal::Decimal,
+        paid_at: Option<DateTime>,
+        at: DateTime,
+    ) -> Result<(), DbErr> {
+        use orders::Column as C;
+        let mut update = orders::Entity::update_many()
+            .col_expr(C::PaidAmount, Expr::value(entity::ExactDecimal(paid)))
+            .col_expr(C::PendingAmount, Expr::value(entity::ExactDecimal(pending)))
+            .col_expr(C::UpdatedAt, Expr::value(at));
+        if let Some(paid_at) = paid_at {
+            update = update.col_expr(C::PaidAt, Expr::value(paid_at));
+        }
+        update.filter(C::Id.eq(order.id)).exec(conn).await?;
+        Ok(())
+    }
+
+    /// Inserts a payment.
+    pub async fn insert_payment(
+        conn: &impl ConnectionTrait,
+        row: payments::Model,
+    ) -> Result<payments::Model, DbErr> {
+        payments::ActiveModel::from(row).insert(conn).await
+    }
+
+    /// The payment `id`.
+    pub async fn payment(
+        conn: &impl ConnectionTrait,
+        id: Uuid,
+    ) -> Result<Option<payments::Model>, DbErr> {
+        payments::Entity::find_by_id(id).one(conn).await
+    }
+
+    /// The payment `user_id` made with `key`.
+    pub async fn payment_by_key(
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+        key: &str,
+    ) -> Result<Option<payments::Model>, DbErr> {
+        payments::Entity::find()
+            .filter(payments::Column::UserId.eq(user_id))
+            .filter(payments::Column::IdempotencyKey.eq(key))
+            .one(conn)
+            .await
+    }
+
+    /// Payments of these orders, oldest first.
+    pub async fn payments_of_orders(
+        conn: &impl ConnectionTrait,
+        order_ids: &[Uuid],
+    ) -> Result<Vec<payments::Model>, DbErr> {
+        payments::Entity::find()
+            .filter(payments::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(payments::Column::Id)
+            .all(conn)
+            .await
+    }
+
+    /// Sets a payment's status.
+    pub async fn set_payment_status(
+        conn: &impl ConnectionTrait,
+        id: Uuid,
+        status: &str,
+        at: DateTime,
+    ) -> Result<(), DbErr> {
+        use payments::Column as C;
+        payments::Entity::update_many()
+            .col_expr(C::Status, Expr::value(status))
+            .col_expr(C::UpdatedAt, Expr::value(at))
+            .filter(C::Id.eq(id))
+            .exec(conn)
+            .await?;
+        Ok(())
     }
 
     /// Records an analytics event (inside the caller's transaction).

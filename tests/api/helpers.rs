@@ -387,3 +387,72 @@ impl TestApp {
             .expect("rate set");
     }
 }
+
+/// Order and payment helpers.
+impl TestApp {
+    /// `createOrder` as the holder of `token`; returns the whole response body.
+    pub async fn create_order(&self, token: &str, from: &str, to: &str, amount: &str) -> Value {
+        self.gql_as(
+            token,
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id fromCurrency toCurrency amount exchangeRate toAmount status paidAmount remainingAmount createdAt updatedAt } }",
+            json!({ "input": { "fromCurrency": from, "toCurrency": to, "amount": amount } }),
+        )
+        .await
+    }
+
+    /// Creates an order that must succeed and returns its id.
+    pub async fn order_id(&self, token: &str, amount: &str) -> String {
+        let body = self.create_order(token, "USD", "UAH", amount).await;
+        body["data"]["createOrder"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("order created: {body}"))
+            .to_owned()
+    }
+
+    /// `createPayment`; returns the whole response body.
+    pub async fn create_payment(
+        &self,
+        token: &str,
+        order_id: &str,
+        amount: &str,
+        key: &str,
+    ) -> Value {
+        self.gql_as(
+            token,
+            "mutation($input: CreatePaymentInput!) { createPayment(input: $input) { id amount status paymentMethod order { id status } } }",
+            json!({ "input": { "orderId": order_id, "paymentMethod": "card", "amount": amount, "idempotencyKey": key } }),
+        )
+        .await
+    }
+
+    /// `settlePayment` as an operator; returns the whole response body.
+    pub async fn settle_payment(&self, operator: &str, payment_id: &str, status: &str) -> Value {
+        self.gql_as(
+            operator,
+            "mutation($id: ID!, $status: PaymentStatus!) { settlePayment(id: $id, status: $status) { id status order { id status paidAmount remainingAmount } } }",
+            json!({ "id": payment_id, "status": status }),
+        )
+        .await
+    }
+
+    /// Moves the end of an order's payment window into the past (the passing of time).
+    pub async fn end_payment_window(&self, order_id: &str) {
+        use entity::web::orders;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let id = uuid::Uuid::parse_str(order_id).expect("order id");
+        orders::Entity::update_many()
+            .col_expr(
+                orders::Column::ExpiresAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            )
+            .filter(orders::Column::Id.eq(id))
+            .exec(&self.stack.dbs.web)
+            .await
+            .expect("payment window moved");
+    }
+
+    /// Runs the expiry sweeper once; returns how many orders expired.
+    pub async fn sweep_expired_orders(&self) -> usize {
+        self.stack.orders.expire_due().await.expect("sweeper runs")
+    }
+}

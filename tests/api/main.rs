@@ -6,6 +6,8 @@ mod cli;
 mod graphql_http;
 mod health;
 mod money;
+mod orders;
+mod payments;
 mod rates;
 mod schema;
 mod store;

@@ -1,6 +1,7 @@
 //! GraphQL objects and inputs: the API's own types, built from domain values, never
 //! entities (STYLE §5).
 
+pub mod order;
 pub mod rate;
 pub mod scalars;
 pub mod user;

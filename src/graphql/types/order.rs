@@ -1,0 +1,244 @@
+//! `Order`, `Payment`, their statuses, and the Relay connection of `myOrders`.
+
+use super::scalars::{DateTimeScalar, DecimalScalar};
+use crate::domain;
+use crate::error::{AppError, AppResult};
+use crate::graphql::loaders::{OrderById, PaymentsByOrder};
+use crate::web::{orders, payments};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+
+/// Status of an order.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "OrderStatus")]
+pub enum OrderStatus {
+    /// Waiting for payment.
+    Pending,
+    /// Succeeded payments cover the amount.
+    Paid,
+    /// Delivered.
+    Completed,
+    /// Cancelled by its owner before anything was paid.
+    Cancelled,
+    /// Not paid within its payment window.
+    Expired,
+}
+
+impl From<domain::OrderStatus> for OrderStatus {
+    fn from(s: domain::OrderStatus) -> Self {
+        match s {
+            domain::OrderStatus::Pending => Self::Pending,
+            domain::OrderStatus::Paid => Self::Paid,
+            domain::OrderStatus::Completed => Self::Completed,
+            domain::OrderStatus::Cancelled => Self::Cancelled,
+            domain::OrderStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<OrderStatus> for domain::OrderStatus {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::Pending => Self::Pending,
+            OrderStatus::Paid => Self::Paid,
+            OrderStatus::Completed => Self::Completed,
+            OrderStatus::Cancelled => Self::Cancelled,
+            OrderStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+/// Status of a payment.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "PaymentStatus")]
+pub enum PaymentStatus {
+    /// Created, not settled.
+    Pending,
+    /// Money received.
+    Succeeded,
+    /// Money not received.
+    Failed,
+}
+
+impl From<domain::PaymentStatus> for PaymentStatus {
+    fn from(s: domain::PaymentStatus) -> Self {
+        match s {
+            domain::PaymentStatus::Pending => Self::Pending,
+            domain::PaymentStatus::Succeeded => Self::Succeeded,
+            domain::PaymentStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<PaymentStatus> for domain::PaymentStatus {
+    fn from(s: PaymentStatus) -> Self {
+        match s {
+            PaymentStatus::Pending => Self::Pending,
+            PaymentStatus::Succeeded => Self::Succeeded,
+            PaymentStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+/// An exchange order.
+pub struct Order(pub orders::Order);
+
+/// An exchange order at a locked rate.
+#[Object]
+impl Order {
+    /// Order id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Currency sold.
+    async fn from_currency(&self) -> &str {
+        &self.0.from_currency
+    }
+    /// Currency bought.
+    async fn to_currency(&self) -> &str {
+        &self.0.to_currency
+    }
+    /// Amount sold.
+    async fn amount(&self) -> DecimalScalar {
+        DecimalScalar(self.0.amount)
+    }
+    /// Rate locked when the order was placed.
+    async fn exchange_rate(&self) -> DecimalScalar {
+        DecimalScalar(self.0.exchange_rate)
+    }
+    /// Amount bought: `amount × exchangeRate`, half-even to 8 places.
+    async fn to_amount(&self) -> DecimalScalar {
+        DecimalScalar(self.0.to_amount)
+    }
+    /// Status.
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
+    }
+    /// Sum of succeeded payments.
+    async fn paid_amount(&self) -> DecimalScalar {
+        DecimalScalar(self.0.paid_amount)
+    }
+    /// What remains unpaid (succeeded payments only).
+    async fn remaining_amount(&self) -> DecimalScalar {
+        DecimalScalar(self.0.remaining())
+    }
+    /// End of the payment window (meaningful while pending).
+    async fn expires_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.expires_at)
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.created_at)
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.updated_at)
+    }
+    /// Payments of this order, oldest first.
+    async fn payments(&self, ctx: &Context<'_>) -> AppResult<Vec<Payment>> {
+        let loader = ctx.data::<DataLoader<PaymentsByOrder>>().map_err(|_| {
+            AppError::internal(anyhow::anyhow!("BUG: PaymentsByOrder loader missing"))
+        })?;
+        Ok(loader
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Payment)
+            .collect())
+    }
+}
+
+/// A payment.
+pub struct Payment(pub payments::Payment);
+
+/// A payment towards an order.
+#[Object]
+impl Payment {
+    /// Payment id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The order paid.
+    async fn order(&self, ctx: &Context<'_>) -> AppResult<Order> {
+        let loader = ctx
+            .data::<DataLoader<OrderById>>()
+            .map_err(|_| AppError::internal(anyhow::anyhow!("BUG: OrderById loader missing")))?;
+        loader
+            .load_one(self.0.order_id)
+            .await?
+            .map(Order)
+            .ok_or(AppError::NotFound("order"))
+    }
+    /// e.g. `card`.
+    async fn payment_method(&self) -> &str {
+        &self.0.payment_method
+    }
+    /// Amount.
+    async fn amount(&self) -> DecimalScalar {
+        DecimalScalar(self.0.amount)
+    }
+    /// Status.
+    async fn status(&self) -> PaymentStatus {
+        self.0.status.into()
+    }
+    /// The idempotency key it was created with.
+    async fn idempotency_key(&self) -> &str {
+        &self.0.idempotency_key
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.0.created_at)
+    }
+}
+
+/// Relay page information.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more items follow `endCursor`.
+    pub has_next_page: bool,
+    /// Always false: pages only go forward.
+    pub has_previous_page: bool,
+    /// Cursor of the first item.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item; pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// An order and its cursor.
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    /// Opaque cursor.
+    pub cursor: String,
+    /// The order.
+    pub node: Order,
+}
+
+/// A page of orders, newest first.
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    /// The orders.
+    pub edges: Vec<OrderEdge>,
+    /// Paging.
+    pub page_info: PageInfo,
+}
+
+impl From<orders::OrderPage> for OrderConnection {
+    fn from(page: orders::OrderPage) -> Self {
+        let edges: Vec<OrderEdge> = page
+            .orders
+            .into_iter()
+            .map(|o| OrderEdge {
+                cursor: orders::Cursor(o.id).encode(),
+                node: Order(o),
+            })
+            .collect();
+        let page_info = PageInfo {
+            has_next_page: page.has_next_page,
+            has_previous_page: false,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Self { edges, page_info }
+    }
+}
