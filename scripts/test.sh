@@ -16,7 +16,11 @@ if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
 
 cleanup() {
     if [ -f "$pg_pid_file" ]; then "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; fi
-    if [ -f "$redis_pid_file" ]; then kill "$(cat "$redis_pid_file")" 2>/dev/null || true; fi
+    if [ -f "$redis_pid_file" ]; then
+        redis_pid=$(cat "$redis_pid_file")
+        kill "$redis_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -3,6 +3,7 @@
 
 use crate::cache::Cache;
 use crate::cache::keys::Keys;
+use crate::cache::l1::L1;
 use crate::cache::store::{KvStore, MemoryStore, RedisStore};
 use crate::config::{Config, Storage, expose};
 use crate::db::{self, Databases};
@@ -51,28 +52,41 @@ pub fn create_store(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
     })
 }
 
+/// The cache facade: over Redis with local copies kept coherent by pub/sub (the listener
+/// is spawned here), over the in-process store as it is.
+pub fn create_cache(config: &Config, store: Arc<dyn KvStore>) -> anyhow::Result<Arc<Cache>> {
+    Ok(Arc::new(match &config.storage {
+        Storage::Embedded { .. } => Cache::new(store),
+        Storage::External { redis_url, .. } => {
+            let l1 = Arc::new(L1::new(&config.key_prefix));
+            let client = redis::Client::open(expose(redis_url))?;
+            tokio::spawn(l1.clone().listen(client));
+            Cache::with_l1(store, l1)
+        }
+    }))
+}
+
 /// The plan's `createWebStack`: connects, migrates and wires the web context.
 pub async fn create_web_stack(config: &Config) -> anyhow::Result<WebStack> {
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
-    let store = create_store(config)?;
+    let cache = create_cache(config, create_store(config)?)?;
     Ok(assemble_web_stack(
         config,
         dbs,
-        store,
+        cache,
         Arc::new(OutboxMailer::default()),
     ))
 }
 
 /// Wires the web context over existing connections (tests reuse it to build a second
-/// context over the same databases and store).
+/// context over the same databases and cache).
 pub fn assemble_web_stack(
     config: &Config,
     dbs: Databases,
-    store: Arc<dyn KvStore>,
+    cache: Arc<Cache>,
     mailer: Arc<dyn Mailer>,
 ) -> WebStack {
-    let cache = Arc::new(Cache::new(store));
     let keys = Keys::new(config.key_prefix.clone(), config.app_context);
     let web = WebDatabaseAdapter::new(dbs.web.clone());
     let analytics = Arc::new(AnalyticsService::new(

@@ -14,8 +14,10 @@
 
 pub mod adapter;
 pub mod keys;
+pub mod l1;
 pub mod store;
 
+use l1::L1;
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,8 @@ pub struct Cache {
     /// Counters fall back here while the store is down, so rate limits still hold.
     local: MemoryStore,
     state: Mutex<BreakerState>,
+    /// Local copies in front of a shared store (Redis only).
+    l1: Option<Arc<L1>>,
 }
 
 #[derive(Default)]
@@ -51,6 +55,29 @@ impl Cache {
             store,
             local: MemoryStore::new(),
             state: Mutex::new(BreakerState::default()),
+            l1: None,
+        }
+    }
+
+    /// A facade over a shared `store` with local copies kept coherent by `l1`'s channel.
+    pub fn with_l1(store: Arc<dyn KvStore>, l1: Arc<L1>) -> Self {
+        Self {
+            l1: Some(l1),
+            ..Self::new(store)
+        }
+    }
+
+    /// Writes `value` (a tombstone or a new entry) and tells other instances to drop
+    /// their local copy of `key`.
+    async fn write_shared(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
+        match &self.l1 {
+            Some(l1) => {
+                l1.remove(key);
+                self.store
+                    .set_and_publish(key, value, ttl, l1.channel(), &l1.message(key))
+                    .await
+            }
+            None => self.store.set(key, value, ttl).await,
         }
     }
 
@@ -86,7 +113,7 @@ impl Cache {
             return false;
         }
         for key in keys {
-            match self.store.set(&key, TOMBSTONE, TOMBSTONE_TTL).await {
+            match self.write_shared(&key, TOMBSTONE, TOMBSTONE_TTL).await {
                 Ok(()) => {
                     self.lock().pending.remove(&key);
                 }
@@ -107,10 +134,25 @@ impl Cache {
         if self.is_open() {
             return None;
         }
+        let epoch = match &self.l1 {
+            Some(l1) => {
+                if let Some(raw) = l1.get(key) {
+                    metrics::counter!("exchanger_cache_hits_total", "level" => "local")
+                        .increment(1);
+                    return serde_json::from_str(&raw).ok();
+                }
+                l1.begin_read()
+            }
+            None => None,
+        };
         match self.store.get(key).await {
             Ok(Some(raw)) if raw != TOMBSTONE => match serde_json::from_str(&raw) {
                 Ok(value) => {
-                    metrics::counter!("exchanger_cache_hits_total").increment(1);
+                    metrics::counter!("exchanger_cache_hits_total", "level" => "store")
+                        .increment(1);
+                    if let (Some(l1), Some(epoch)) = (&self.l1, epoch) {
+                        l1.insert(key, raw.into(), l1::TTL, epoch);
+                    }
                     Some(value)
                 }
                 Err(err) => {
@@ -152,10 +194,13 @@ impl Cache {
             return self.invalidate(key).await;
         }
         if !self.is_open() {
-            match self.store.set(key, &raw, ttl).await {
+            match self.write_shared(key, &raw, ttl).await {
                 Ok(()) => return,
                 Err(err) => self.trip(&err),
             }
+        }
+        if let Some(l1) = &self.l1 {
+            l1.remove(key);
         }
         // The old value may still be in the store: treat it as invalidated until we can say so.
         self.lock().pending.insert(key.to_owned(), ());
@@ -163,8 +208,11 @@ impl Cache {
 
     /// Drops the entry (leaves a tombstone). Never fails: an unreachable store is retried.
     pub async fn invalidate(&self, key: &str) {
+        if let Some(l1) = &self.l1 {
+            l1.remove(key);
+        }
         if !self.is_open() {
-            match self.store.set(key, TOMBSTONE, TOMBSTONE_TTL).await {
+            match self.write_shared(key, TOMBSTONE, TOMBSTONE_TTL).await {
                 Ok(()) => return,
                 Err(err) => self.trip(&err),
             }

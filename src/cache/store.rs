@@ -25,6 +25,19 @@ pub trait KvStore: Send + Sync + 'static {
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> anyhow::Result<(i64, Duration)>;
     /// Checks that the store answers.
     async fn ping(&self) -> anyhow::Result<()>;
+    /// Sets `key` and, in the same round trip, publishes `message` on `channel` (how other
+    /// server instances learn that their local copy is stale). Stores without
+    /// subscribers just set.
+    async fn set_and_publish(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+        _channel: &str,
+        _message: &str,
+    ) -> anyhow::Result<()> {
+        self.set(key, value, ttl).await
+    }
 }
 
 /// Redis behind a bb8 pool of multiplexed connections.
@@ -151,6 +164,32 @@ impl KvStore for RedisStore {
         }
         let (count, _, left) = result.context("redis incr")?;
         Ok((count, Duration::from_millis(left.max(0) as u64)))
+    }
+
+    async fn set_and_publish(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+        channel: &str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.pool.get().await.context("redis pool")?;
+        let result: Result<((), i64), _> = redis::pipe()
+            .cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(message)
+            .query_async(&mut conn.inner)
+            .await;
+        if result.is_err() {
+            conn.broken = true;
+        }
+        result.context("redis set + publish").map(drop)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -1,31 +1,33 @@
-//! DataLoaders (SPEC §3, issue 4): one batched query per relation per request.
+//! DataLoaders (issue 4): one batched query per relation per request, cached per request so
+//! a list can prime them with what it already read.
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::startup::WebStack;
 use crate::web::{orders, payments};
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::{Context, Request};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 /// `Order.payments`: payments of many orders in one query.
 pub struct PaymentsByOrder(pub WebStack);
 
+/// `Payment.order`: orders by id in one query.
+pub struct OrderById(pub WebStack);
+
+/// The per-request loader of `Order.payments`.
+pub type PaymentsLoader = DataLoader<PaymentsByOrder, HashMapCache>;
+/// The per-request loader of `Payment.order`.
+pub type OrdersLoader = DataLoader<OrderById, HashMapCache>;
+
 impl Loader<Uuid> for PaymentsByOrder {
     type Value = Vec<payments::Payment>;
     type Error = AppError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let mut by_order: HashMap<Uuid, Self::Value> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for payment in self.0.payments.of_orders(keys).await? {
-            by_order.entry(payment.order_id).or_default().push(payment);
-        }
-        Ok(by_order)
+        self.0.payments.of_orders_grouped(keys).await
     }
 }
-
-/// `Payment.order`: orders by id in one query.
-pub struct OrderById(pub WebStack);
 
 impl Loader<Uuid> for OrderById {
     type Value = orders::Order;
@@ -41,4 +43,59 @@ impl Loader<Uuid> for OrderById {
             .map(|o| (o.id, o))
             .collect())
     }
+}
+
+/// Adds fresh loaders to a request (per request: a cached value never outlives it).
+pub fn attach(req: Request, stack: &WebStack) -> Request {
+    req.data(PaymentsLoader::with_cache(
+        PaymentsByOrder(stack.clone()),
+        tokio::spawn,
+        HashMapCache::default(),
+    ))
+    .data(OrdersLoader::with_cache(
+        OrderById(stack.clone()),
+        tokio::spawn,
+        HashMapCache::default(),
+    ))
+}
+
+fn loader<'a, T: Send + Sync + 'static>(ctx: &'a Context<'_>) -> AppResult<&'a T> {
+    ctx.data::<T>().map_err(|_| {
+        AppError::internal(anyhow::anyhow!(
+            "BUG: DataLoaders were not attached to the request"
+        ))
+    })
+}
+
+/// The per-request payments loader.
+pub fn payments_loader<'a>(ctx: &'a Context<'_>) -> AppResult<&'a PaymentsLoader> {
+    loader(ctx)
+}
+
+/// The per-request orders loader.
+pub fn orders_loader<'a>(ctx: &'a Context<'_>) -> AppResult<&'a OrdersLoader> {
+    loader(ctx)
+}
+
+/// Primes the loaders for a page of orders: the orders themselves (for `Payment.order`) and,
+/// when the query selects them, all their payments in one query. Listing N orders with
+/// their payments then costs the same number of queries for any N, however the resolvers
+/// happen to be scheduled.
+pub async fn prime_for_orders(
+    ctx: &Context<'_>,
+    page: &[orders::Order],
+    with_payments: bool,
+) -> AppResult<()> {
+    orders_loader(ctx)?
+        .feed_many(page.iter().map(|o| (o.id, o.clone())))
+        .await;
+    if with_payments && !page.is_empty() {
+        let ids: Vec<Uuid> = page.iter().map(|o| o.id).collect();
+        let stack = ctx
+            .data::<WebStack>()
+            .map_err(|_| AppError::internal(anyhow::anyhow!("BUG: no WebStack")))?;
+        let grouped = stack.payments.of_orders_grouped(&ids).await?;
+        payments_loader(ctx)?.feed_many(grouped).await;
+    }
+    Ok(())
 }

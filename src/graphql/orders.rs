@@ -3,6 +3,7 @@
 use super::context::ContextExt;
 use super::guards::{RequirePermission, RequireSession};
 use super::identity::parse_id;
+use super::loaders;
 use super::types::DecimalScalar;
 use super::types::order::{Order, OrderConnection, OrderStatus};
 use crate::domain::{CurrencyPair, Money, Permission};
@@ -63,6 +64,13 @@ impl OrderQuery {
             .orders
             .list(viewer.user.id, first, after, status.map(Into::into))
             .await?;
+        let with_payments = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("payments")
+            .exists();
+        loaders::prime_for_orders(ctx, &page.orders, with_payments).await?;
         Ok(page.into())
     }
 }

@@ -4,11 +4,10 @@
 use super::auth::token_from_headers;
 use super::request_id::{self, RequestId};
 use crate::graphql::errors::{add_request_id, code};
-use crate::graphql::loaders::{OrderById, PaymentsByOrder};
+use crate::graphql::loaders;
 use crate::graphql::{AppSchema, build_schema};
 use crate::identity::{ClientInfo, Viewer};
 use crate::startup::WebStack;
-use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -187,21 +186,14 @@ async fn execute(
     respond(response, headers)
 }
 
-/// Per-request data: the viewer, the client, and caching DataLoaders (per request, so a
-/// cached value never outlives the request that loaded it).
+/// Per-request data: the viewer, the client, and the DataLoaders.
 fn attach(
     req: async_graphql::Request,
     stack: &WebStack,
     viewer: &Option<Viewer>,
     client: &ClientInfo,
 ) -> async_graphql::Request {
-    let mut req = req
-        .data(client.clone())
-        .data(DataLoader::new(
-            PaymentsByOrder(stack.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(OrderById(stack.clone()), tokio::spawn));
+    let mut req = loaders::attach(req.data(client.clone()), stack);
     if let Some(viewer) = viewer {
         req = req.data(viewer.clone());
     }

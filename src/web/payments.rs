@@ -287,7 +287,21 @@ impl PaymentService {
         }
     }
 
-    /// Payments of several orders (for the DataLoader), oldest first.
+    /// Payments of several orders by order (every order present, possibly with none),
+    /// oldest first.
+    pub async fn of_orders_grouped(
+        &self,
+        order_ids: &[Uuid],
+    ) -> AppResult<std::collections::HashMap<Uuid, Vec<Payment>>> {
+        let mut grouped: std::collections::HashMap<Uuid, Vec<Payment>> =
+            order_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for payment in self.of_orders(order_ids).await? {
+            grouped.entry(payment.order_id).or_default().push(payment);
+        }
+        Ok(grouped)
+    }
+
+    /// Payments of several orders, oldest first.
     pub async fn of_orders(&self, order_ids: &[Uuid]) -> AppResult<Vec<Payment>> {
         WebDatabaseAdapter::payments_of_orders(self.adapter.conn(), order_ids)
             .await?

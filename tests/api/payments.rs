@@ -261,7 +261,7 @@ async fn concurrent_payments_never_overpay_and_keys_never_duplicate() {
 async fn concurrent_payments_that_exactly_cover_the_order_make_it_paid_once() {
     let app = Arc::new(spawn_app().await);
     let (token, _) = app.signed_up_user().await;
-    let operator = app.operator(&["payments:write"]).await;
+    let operator = app.operator(&["payments:write", "analytics:read"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let order_id = app.order_id(&token, "0.00000004").await;
     let mut ids = Vec::new();
@@ -284,15 +284,25 @@ async fn concurrent_payments_that_exactly_cover_the_order_make_it_paid_once() {
             tokio::spawn(async move { app.settle_payment(&operator, &pid, "SUCCEEDED").await })
         })
         .collect();
-    let mut paid_seen = 0;
     for t in tasks {
         let body = t.await.unwrap();
         assert!(body["errors"].is_null(), "{body}");
-        if body["data"]["settlePayment"]["order"]["status"] == "PAID" {
-            paid_seen += 1;
-        }
     }
-    assert_eq!(paid_seen, 1, "exactly the last settlement pays the order");
+    // Exactly one settlement made the order PAID: one order_paid event.
+    let analytics = app
+        .gql_as(
+            &operator,
+            "{ dailyAnalytics { events { eventType count } } }",
+            json!({}),
+        )
+        .await;
+    let paid_events = analytics["data"]["dailyAnalytics"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "order_paid")
+        .map(|e| e["count"].as_i64().unwrap());
+    assert_eq!(paid_events, Some(1), "{analytics}");
     let body = app
         .gql_as(
             &token,

@@ -3,9 +3,8 @@
 use super::scalars::{DateTimeScalar, DecimalScalar};
 use crate::domain;
 use crate::error::{AppError, AppResult};
-use crate::graphql::loaders::{OrderById, PaymentsByOrder};
+use crate::graphql::loaders::{orders_loader, payments_loader};
 use crate::web::{orders, payments};
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 
 /// Status of an order.
@@ -136,10 +135,7 @@ impl Order {
     }
     /// Payments of this order, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> AppResult<Vec<Payment>> {
-        let loader = ctx.data::<DataLoader<PaymentsByOrder>>().map_err(|_| {
-            AppError::internal(anyhow::anyhow!("BUG: PaymentsByOrder loader missing"))
-        })?;
-        Ok(loader
+        Ok(payments_loader(ctx)?
             .load_one(self.0.id)
             .await?
             .unwrap_or_default()
@@ -161,10 +157,7 @@ impl Payment {
     }
     /// The order paid.
     async fn order(&self, ctx: &Context<'_>) -> AppResult<Order> {
-        let loader = ctx
-            .data::<DataLoader<OrderById>>()
-            .map_err(|_| AppError::internal(anyhow::anyhow!("BUG: OrderById loader missing")))?;
-        loader
+        orders_loader(ctx)?
             .load_one(self.0.order_id)
             .await?
             .map(Order)
