@@ -1,4 +1,4 @@
-//! Tracing setup (SPEC §5): text or JSON logs, `RUST_LOG` wins, blocking work keeps its span.
+//! Tracing setup (SPEC §5): text or JSON logs; `RUST_LOG` wins.
 
 use crate::config::LogFormat;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
@@ -23,14 +23,4 @@ pub fn init_subscriber(format: LogFormat, default_filter: &str) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
-}
-
-/// Runs blocking work on the blocking pool inside the caller's span.
-pub fn spawn_blocking_with_tracing<F, R>(f: F) -> tokio::task::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
 }

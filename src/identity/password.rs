@@ -1,11 +1,15 @@
 //! argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), off the async runtime.
+//!
+//! Hashing runs on its own threads, one per core, at a lower scheduling priority (nice 10):
+//! a burst of logins uses every idle cycle but yields the CPU to the request-serving
+//! runtime whenever both want it, so other requests are not slowed by logins.
 
 use crate::domain::Password;
-use crate::error::AppResult;
-use crate::telemetry::spawn_blocking_with_tracing;
+use crate::error::{AppError, AppResult};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
-use std::sync::{Arc, LazyLock};
-use tokio::sync::Semaphore;
+use std::sync::mpsc;
+use std::sync::{LazyLock, Mutex};
+use tokio::sync::oneshot;
 
 fn hasher() -> Argon2<'static> {
     let params =
@@ -22,53 +26,90 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .to_string()
 });
 
-/// At most one hash per core runs at a time; the rest wait here rather than fill the
-/// blocking pool and starve other blocking work.
-static HASH_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(Semaphore::new(cores))
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads' queue.
+static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = std::sync::Arc::new(Mutex::new(rx));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for i in 0..threads {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("BUG: cannot start the password hashing threads");
+    }
+    Mutex::new(tx)
 });
+
+/// Lowers this thread's priority (Linux: `setpriority` applies per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// Runs `f` on a hashing thread, inside the caller's span.
+async fn on_hash_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> AppResult<R> {
+    let (done, result) = oneshot::channel();
+    let span = tracing::Span::current();
+    let job: Job = Box::new(move || {
+        let _ = done.send(span.in_scope(f));
+    });
+    POOL.lock()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing pool poisoned")))?
+        .send(job)
+        .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing threads stopped")))?;
+    result
+        .await
+        .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing job dropped")))
+}
 
 /// Hashes a new password (PHC string).
 pub async fn hash(password: Password) -> AppResult<String> {
-    let _slot = HASH_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(crate::error::AppError::internal)?;
-    let phc = spawn_blocking_with_tracing(move || {
+    on_hash_thread(move || {
         hasher()
             .hash_password(password.expose().as_bytes())
             .map(|h| h.to_string())
     })
     .await?
-    .map_err(|e| anyhow::anyhow!("argon2 hash: {e}"))?;
-    Ok(phc)
+    .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hash: {e}")))
 }
 
 /// Checks `candidate` against `stored`, or against a dummy hash when there is no user.
 /// Returns `false` for a missing user even if the dummy matched.
 pub async fn verify(candidate: String, stored: Option<String>) -> AppResult<bool> {
-    let _slot = HASH_SLOTS
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(crate::error::AppError::internal)?;
     let known = stored.is_some();
-    let ok = spawn_blocking_with_tracing(move || {
+    let ok = on_hash_thread(move || {
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
-        hasher()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok()
+        hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
     })
     .await?;
     Ok(ok && known)
 }
 
-/// Warms the dummy hash so the first unknown-email login is not slower than the rest.
+/// Starts the hashing threads and computes the dummy hash, so the first login is not
+/// slower than the rest.
 pub fn warm_up() {
+    LazyLock::force(&POOL);
     LazyLock::force(&DUMMY_HASH);
 }
