@@ -9,6 +9,16 @@ use axum::response::Response;
 /// Header carrying the id.
 pub const HEADER: &str = "x-request-id";
 
+tokio::task_local! {
+    /// The id of the request this task serves (for error bodies built outside GraphQL).
+    static CURRENT: String;
+}
+
+/// The id of the request being served, when called inside one.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(String::clone).ok()
+}
+
 /// The id of the current request (an axum extension).
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -29,7 +39,7 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         .filter(|v| acceptable(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).await;
+    let mut response = CURRENT.scope(id.clone(), next.run(req)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

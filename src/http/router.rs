@@ -99,7 +99,10 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{ "message": message, "extensions": { "code": code } }],
+        "errors": [{
+            "message": message,
+            "extensions": { "code": code, "requestId": request_id::current() },
+        }],
     });
     (status, Json(body)).into_response()
 }
