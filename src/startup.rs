@@ -108,6 +108,7 @@ pub fn assemble_web_stack(
         cache.clone(),
         keys.clone(),
         analytics.clone(),
+        rates.clone(),
         config.payment_window,
     ));
     let payments = Arc::new(PaymentService::new(web, orders.clone()));

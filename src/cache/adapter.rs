@@ -1,11 +1,22 @@
 //! `ContextualRedisAdapter`: the session and user-cache entries of one application context
-//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`).
+//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`), and its
+//! failed-login counters (SPEC §4).
 
-use super::Cache;
 use super::keys::{Keys, SESSION_TTL, USER_TTL};
+use super::{Cache, FillToken};
 use crate::identity::{AuthUser, SessionRecord};
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
+
+/// A failed-login counter of one context (SPEC §4: limited per account and per client).
+#[derive(Clone, Copy, Debug)]
+pub enum LoginCounter<'a> {
+    /// Failures for one (normalised) email.
+    Account(&'a str),
+    /// Failures from one client address.
+    Address(&'a str),
+}
 
 /// Store access for the identity entries of one context.
 #[derive(Clone)]
@@ -20,19 +31,21 @@ impl ContextualRedisAdapter {
         Self { cache, keys }
     }
 
-    /// The cached session with this token hash.
-    pub async fn session(&self, token_hash: &str) -> Option<SessionRecord> {
+    /// The cached session with this token hash, and the token a refill needs.
+    pub async fn session(&self, token_hash: &str) -> (Option<SessionRecord>, FillToken) {
         self.cache.get(&self.keys.session(token_hash)).await
     }
 
-    /// Caches a session read from the database, for 24 h or until it expires.
-    pub async fn fill_session(&self, session: &SessionRecord) {
+    /// Caches a session read from the database (or just created, with
+    /// `FillToken::absent()`), for 24 h or until it expires.
+    pub async fn fill_session(&self, token: FillToken, session: &SessionRecord) {
         let left = (session.expires_at - chrono::Utc::now())
             .to_std()
             .unwrap_or_default();
         self.cache
             .fill(
                 &self.keys.session(&session.token_hash),
+                token,
                 session,
                 left.min(SESSION_TTL),
             )
@@ -72,20 +85,58 @@ impl ContextualRedisAdapter {
         }
     }
 
-    /// The cached user with this context's permissions.
-    pub async fn user(&self, id: Uuid) -> Option<AuthUser> {
+    /// The cached user with this context's permissions, and the token a refill needs.
+    pub async fn user(&self, id: Uuid) -> (Option<AuthUser>, FillToken) {
         self.cache.get(&self.keys.user(id)).await
     }
 
     /// Caches a user read from the database.
-    pub async fn fill_user(&self, user: &AuthUser) {
+    pub async fn fill_user(&self, token: FillToken, user: &AuthUser) {
         self.cache
-            .fill(&self.keys.user(user.id), user, USER_TTL)
+            .fill(&self.keys.user(user.id), token, user, USER_TTL)
             .await;
     }
 
     /// Drops the cached user (permissions, password or email status changed).
     pub async fn invalidate_user(&self, id: Uuid) {
         self.cache.invalidate(&self.keys.user(id)).await;
+    }
+
+    fn counter_key(&self, counter: LoginCounter<'_>) -> String {
+        match counter {
+            // No account has a longer email; hashing keeps a huge one out of the key.
+            LoginCounter::Account(email) if email.len() > 255 => self
+                .keys
+                .login_failures_account(&crate::identity::token::sha256_hex(email)),
+            LoginCounter::Account(email) => self.keys.login_failures_account(email),
+            LoginCounter::Address(ip) => self.keys.login_failures_ip(ip),
+        }
+    }
+
+    /// Counts a login attempt against `counter` *before* the password is checked, with one
+    /// atomic increment, so a burst of concurrent guesses cannot all pass a check made
+    /// before any of them was counted. Over `limit`, returns how long to wait.
+    pub async fn take_login_attempt(
+        &self,
+        counter: LoginCounter<'_>,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), Duration> {
+        let (count, left) = self.cache.incr(&self.counter_key(counter), window).await;
+        if count > i64::from(limit) {
+            return Err(left.max(Duration::from_secs(1)));
+        }
+        Ok(())
+    }
+
+    /// Gives back an attempt taken by `take_login_attempt` that did not fail (it
+    /// succeeded, or another limit refused it before the password was checked).
+    pub async fn return_login_attempt(&self, counter: LoginCounter<'_>, window: Duration) {
+        self.cache.add(&self.counter_key(counter), -1, window).await;
+    }
+
+    /// Forgets the failures of `counter` (after a successful login).
+    pub async fn clear_login_failures(&self, counter: LoginCounter<'_>) {
+        self.cache.reset(&self.counter_key(counter)).await;
     }
 }

@@ -24,10 +24,36 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{KvStore, MemoryStore};
 
-/// Stored in place of a value that was just invalidated.
-const TOMBSTONE: &str = "\u{0}tombstone";
-/// How long a tombstone holds off refills: longer than any database read takes.
-const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
+/// Prefix of the value stored in place of one that was just invalidated. Each tombstone is
+/// unique, so a refill can tell "the tombstone I saw" from "a newer one".
+const TOMBSTONE: &str = "\u{0}tombstone:";
+/// How long a tombstone lives: far longer than a database read takes, so a reader that
+/// missed before an invalidation cannot find the key empty again and refill it.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(60);
+
+fn is_tombstone(raw: &str) -> bool {
+    raw.starts_with(TOMBSTONE)
+}
+
+fn new_tombstone() -> String {
+    format!("{TOMBSTONE}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// What a reader saw in the store on a miss: the only state its refill may replace.
+/// `FillToken::NONE` (store unreachable, invalidation pending) never fills.
+#[derive(Clone, Debug)]
+pub struct FillToken(Option<Option<String>>);
+
+impl FillToken {
+    /// A token that never fills.
+    pub const NONE: FillToken = FillToken(None);
+
+    /// For an entry that cannot exist yet (e.g. a session just created): fills only an
+    /// empty key.
+    pub fn absent() -> Self {
+        Self(Some(None))
+    }
+}
 /// How long the store is skipped after a failure.
 const BREAKER_COOLDOWN: Duration = Duration::from_secs(1);
 
@@ -69,15 +95,17 @@ impl Cache {
 
     /// Writes `value` (a tombstone or a new entry) and tells other instances to drop
     /// their local copy of `key`.
-    async fn write_shared(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
+    async fn write_shared(&self, keys: &[&str], value: &str, ttl: Duration) -> anyhow::Result<()> {
+        let entries: Vec<(&str, &str)> = keys.iter().map(|k| (*k, value)).collect();
         match &self.l1 {
             Some(l1) => {
-                l1.remove(key);
+                let messages: Vec<String> = keys.iter().map(|k| l1.message(k)).collect();
+                keys.iter().for_each(|k| l1.remove(k));
                 self.store
-                    .set_and_publish(key, value, ttl, l1.channel(), &l1.message(key))
+                    .set_and_publish(&entries, ttl, l1.channel(), &messages)
                     .await
             }
-            None => self.store.set(key, value, ttl).await,
+            None => self.store.set_and_publish(&entries, ttl, "", &[]).await,
         }
     }
 
@@ -112,75 +140,86 @@ impl Cache {
         if self.is_open() {
             return false;
         }
-        for key in keys {
-            match self.write_shared(&key, TOMBSTONE, TOMBSTONE_TTL).await {
-                Ok(()) => {
-                    self.lock().pending.remove(&key);
-                }
-                Err(err) => {
-                    self.trip(&err);
-                    return false;
-                }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match self
+            .write_shared(&refs, &new_tombstone(), TOMBSTONE_TTL)
+            .await
+        {
+            Ok(()) => {
+                let mut state = self.lock();
+                keys.iter().for_each(|k| {
+                    state.pending.remove(k);
+                });
+                true
+            }
+            Err(err) => {
+                self.trip(&err);
+                false
             }
         }
-        true
     }
 
-    /// Reads a JSON entry; any failure is a miss.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    /// Reads a JSON entry; any failure is a miss. The token says what the store held, so
+    /// that a refill after a database read can only replace exactly that.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> (Option<T>, FillToken) {
         if !self.flush_pending().await && self.lock().pending.contains_key(key) {
-            return None;
+            return (None, FillToken::NONE);
         }
         if self.is_open() {
-            return None;
+            return (None, FillToken::NONE);
         }
         let epoch = match &self.l1 {
             Some(l1) => {
                 if let Some(raw) = l1.get(key) {
                     metrics::counter!("exchanger_cache_hits_total", "level" => "local")
                         .increment(1);
-                    return serde_json::from_str(&raw).ok();
+                    let value = serde_json::from_str(&raw).ok();
+                    return (value, FillToken(Some(Some(raw.to_string()))));
                 }
                 l1.begin_read()
             }
             None => None,
         };
         match self.store.get(key).await {
-            Ok(Some(raw)) if raw != TOMBSTONE => match serde_json::from_str(&raw) {
+            Ok(Some(raw)) if !is_tombstone(&raw) => match serde_json::from_str(&raw) {
                 Ok(value) => {
                     metrics::counter!("exchanger_cache_hits_total", "level" => "store")
                         .increment(1);
                     if let (Some(l1), Some(epoch)) = (&self.l1, epoch) {
-                        l1.insert(key, raw.into(), l1::TTL, epoch);
+                        l1.insert(key, raw.as_str().into(), l1::TTL, epoch);
                     }
-                    Some(value)
+                    (Some(value), FillToken(Some(Some(raw))))
                 }
                 Err(err) => {
                     tracing::warn!(key, error = %err, "undecodable cache entry");
-                    None
+                    (None, FillToken(Some(Some(raw))))
                 }
             },
-            Ok(_) => {
+            Ok(seen) => {
                 metrics::counter!("exchanger_cache_misses_total").increment(1);
-                None
+                (None, FillToken(Some(seen)))
             }
             Err(err) => {
                 self.trip(&err);
-                None
+                (None, FillToken::NONE)
             }
         }
     }
 
-    /// Refills after a database read: sets only if absent, so it never overwrites a newer
-    /// value or a tombstone.
-    pub async fn fill<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+    /// Refills after a database read, only if the store still holds what `token` saw.
+    /// A write in between (a new value or a fresh tombstone) makes the refill a no-op, so
+    /// an old database read can never overwrite what a write left.
+    pub async fn fill<T: Serialize>(&self, key: &str, token: FillToken, value: &T, ttl: Duration) {
+        let FillToken(Some(expected)) = token else {
+            return;
+        };
         if self.is_open() || ttl.is_zero() || self.lock().pending.contains_key(key) {
             return;
         }
         let Ok(raw) = serde_json::to_string(value) else {
             return;
         };
-        if let Err(err) = self.store.set_nx(key, &raw, ttl).await {
+        if let Err(err) = self.store.set_if(key, expected.as_deref(), &raw, ttl).await {
             self.trip(&err);
         }
     }
@@ -194,7 +233,7 @@ impl Cache {
             return self.invalidate(key).await;
         }
         if !self.is_open() {
-            match self.write_shared(key, &raw, ttl).await {
+            match self.write_shared(&[key], &raw, ttl).await {
                 Ok(()) => return,
                 Err(err) => self.trip(&err),
             }
@@ -208,22 +247,29 @@ impl Cache {
 
     /// Drops the entry (leaves a tombstone). Never fails: an unreachable store is retried.
     pub async fn invalidate(&self, key: &str) {
+        self.invalidate_all([key.to_owned()]).await;
+    }
+
+    /// Drops several entries in one round trip (a tombstone each, and one message each to
+    /// other instances). Never fails: an unreachable store is retried later.
+    pub async fn invalidate_all(&self, keys: impl IntoIterator<Item = String>) {
+        let keys: Vec<String> = keys.into_iter().collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         if let Some(l1) = &self.l1 {
-            l1.remove(key);
+            refs.iter().for_each(|k| l1.remove(k));
         }
         if !self.is_open() {
-            match self.write_shared(key, TOMBSTONE, TOMBSTONE_TTL).await {
+            match self
+                .write_shared(&refs, &new_tombstone(), TOMBSTONE_TTL)
+                .await
+            {
                 Ok(()) => return,
                 Err(err) => self.trip(&err),
             }
         }
-        self.lock().pending.insert(key.to_owned(), ());
-    }
-
-    /// Drops several entries.
-    pub async fn invalidate_all(&self, keys: impl IntoIterator<Item = String>) {
+        let mut state = self.lock();
         for key in keys {
-            self.invalidate(&key).await;
+            state.pending.insert(key, ());
         }
     }
 
@@ -267,14 +313,23 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_fill_never_overwrites_a_tombstone() {
+    async fn a_fill_only_replaces_what_its_reader_saw() {
         let cache = Cache::new(Arc::new(MemoryStore::new()));
-        cache.put("k", &1, Duration::from_secs(60)).await;
-        assert_eq!(cache.get::<i32>("k").await, Some(1));
+        let ttl = Duration::from_secs(60);
+        let (value, token) = cache.get::<i32>("k").await;
+        assert_eq!(value, None);
+        // A write lands between the reader's miss and its refill: the refill is dropped.
         cache.invalidate("k").await;
-        cache.fill("k", &1, Duration::from_secs(60)).await;
-        assert_eq!(cache.get::<i32>("k").await, None);
-        cache.put("k", &2, Duration::from_secs(60)).await;
-        assert_eq!(cache.get::<i32>("k").await, Some(2));
+        cache.fill("k", token, &1, ttl).await;
+        let (value, token) = cache.get::<i32>("k").await;
+        assert_eq!(value, None);
+        // A reader that saw the tombstone may replace it.
+        cache.fill("k", token, &2, ttl).await;
+        assert_eq!(cache.get::<i32>("k").await.0, Some(2));
+        // A put replaces whatever is there; an older token cannot undo it.
+        let (_, stale) = cache.get::<i32>("k").await;
+        cache.put("k", &3, ttl).await;
+        cache.fill("k", stale, &2, ttl).await;
+        assert_eq!(cache.get::<i32>("k").await.0, Some(3));
     }
 }

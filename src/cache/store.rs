@@ -16,8 +16,15 @@ pub trait KvStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> anyhow::Result<Option<String>>;
     /// Sets `key` to `value` for `ttl`, replacing any value.
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()>;
-    /// Sets `key` only if it does not exist; `true` when set.
-    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;
+    /// Sets `key` only if it currently holds `expected` (`None`: does not exist); `true`
+    /// when set. Atomic.
+    async fn set_if(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<bool>;
     /// Removes `key`.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
     /// Atomically adds `delta` (0 to read) to the counter at `key`, starting its `ttl` when
@@ -25,18 +32,20 @@ pub trait KvStore: Send + Sync + 'static {
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> anyhow::Result<(i64, Duration)>;
     /// Checks that the store answers.
     async fn ping(&self) -> anyhow::Result<()>;
-    /// Sets `key` and, in the same round trip, publishes `message` on `channel` (how other
-    /// server instances learn that their local copy is stale). Stores without
-    /// subscribers just set.
+    /// Sets each of `entries` (key, value) and, in the same round trip, publishes each
+    /// of `messages` on `channel` (how other server instances learn that their local copy
+    /// is stale). Stores without subscribers just set.
     async fn set_and_publish(
         &self,
-        key: &str,
-        value: &str,
+        entries: &[(&str, &str)],
         ttl: Duration,
         _channel: &str,
-        _message: &str,
+        _messages: &[String],
     ) -> anyhow::Result<()> {
-        self.set(key, value, ttl).await
+        for (key, value) in entries {
+            self.set(key, value, ttl).await?;
+        }
+        Ok(())
     }
 }
 
@@ -123,18 +132,41 @@ impl KvStore for RedisStore {
         .await
     }
 
-    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
-        let reply: Option<String> = self
-            .query(
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .arg("NX"),
-            )
-            .await?;
-        Ok(reply.is_some())
+    async fn set_if(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<bool> {
+        let set: i64 = match expected {
+            None => {
+                let reply: Option<String> = self
+                    .query(
+                        redis::cmd("SET")
+                            .arg(key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(millis(ttl))
+                            .arg("NX"),
+                    )
+                    .await?;
+                i64::from(reply.is_some())
+            }
+            Some(expected) => {
+                self.query(
+                    redis::cmd("EVAL")
+                        .arg(SET_IF_EQUAL)
+                        .arg(1)
+                        .arg(key)
+                        .arg(expected)
+                        .arg(value)
+                        .arg(millis(ttl)),
+                )
+                .await?
+            }
+        };
+        Ok(set == 1)
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
@@ -168,24 +200,25 @@ impl KvStore for RedisStore {
 
     async fn set_and_publish(
         &self,
-        key: &str,
-        value: &str,
+        entries: &[(&str, &str)],
         ttl: Duration,
         channel: &str,
-        message: &str,
+        messages: &[String],
     ) -> anyhow::Result<()> {
+        let mut pipe = redis::pipe();
+        for (key, value) in entries {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis(ttl))
+                .ignore();
+        }
+        for message in messages {
+            pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+        }
         let mut conn = self.pool.get().await.context("redis pool")?;
-        let result: Result<((), i64), _> = redis::pipe()
-            .cmd("SET")
-            .arg(key)
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .cmd("PUBLISH")
-            .arg(channel)
-            .arg(message)
-            .query_async(&mut conn.inner)
-            .await;
+        let result: Result<(), _> = pipe.query_async(&mut conn.inner).await;
         if result.is_err() {
             conn.broken = true;
         }
@@ -198,6 +231,10 @@ impl KvStore for RedisStore {
         Ok(())
     }
 }
+
+/// Compare-and-set: `SET KEYS[1] ARGV[2] PX ARGV[3]` when it holds `ARGV[1]`.
+const SET_IF_EQUAL: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
 
 fn millis(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
@@ -260,9 +297,19 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
-    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+    async fn set_if(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<bool> {
         Ok(self.with(|map, now| {
-            if map.get(key).is_some_and(|e| e.expires_at > now) {
+            let current = map
+                .get(key)
+                .filter(|e| e.expires_at > now)
+                .map(|e| e.value.as_str());
+            if current != expected {
                 return false;
             }
             map.insert(

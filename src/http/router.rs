@@ -25,6 +25,7 @@ use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 /// Shared state of the routes.
 #[derive(Clone)]
@@ -181,7 +182,17 @@ async fn execute(
                 .collect(),
         ),
     };
-    let mut response = state.schema.execute_batch(batch).await;
+    // Run to the end even if the client goes away: a write and the cache invalidation
+    // that follows its commit are never cut apart by a disconnect.
+    let schema = state.schema.clone();
+    let run = async move { schema.execute_batch(batch).await }.instrument(tracing::Span::current());
+    let Ok(mut response) = tokio::spawn(run).await else {
+        return graphql_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL_SERVER_ERROR,
+            "Internal server error",
+        );
+    };
     match &mut response {
         BatchResponse::Single(r) => add_request_id(r, &request_id.0),
         BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| add_request_id(r, &request_id.0)),

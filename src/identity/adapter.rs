@@ -284,7 +284,8 @@ impl ContextualIdentityAdapter {
 
     /// Uses up a one-time token: returns its user when the token existed in this context,
     /// had this purpose, was unused and unexpired. A token can be used once, even by
-    /// concurrent requests.
+    /// concurrent requests, and using it voids every other unused token of the same user and
+    /// purpose (in any context): an older reset link must not work after a reset.
     pub async fn consume_user_token(
         &self,
         token_hash: &str,
@@ -305,11 +306,43 @@ impl ContextualIdentityAdapter {
         if res.rows_affected != 1 {
             return Ok(None);
         }
-        let row = user_tokens::Entity::find()
+        let Some(row) = user_tokens::Entity::find()
             .filter(C::TokenHash.eq(token_hash))
             .one(&txn)
-            .await?;
+            .await?
+        else {
+            return Ok(None);
+        };
+        Self::void_tokens(&txn, row.user_id, purpose, now).await?;
         txn.commit().await?;
-        Ok(row.map(|r| r.user_id))
+        Ok(Some(row.user_id))
+    }
+
+    /// Voids every unused token of `user_id` with `purpose`, in every context (a password
+    /// change makes outstanding reset links stale).
+    pub async fn void_user_tokens(
+        &self,
+        user_id: Uuid,
+        purpose: &str,
+        now: DateTime,
+    ) -> Result<u64, DbErr> {
+        Self::void_tokens(&self.db, user_id, purpose, now).await
+    }
+
+    async fn void_tokens(
+        conn: &impl sea_orm::ConnectionTrait,
+        user_id: Uuid,
+        purpose: &str,
+        now: DateTime,
+    ) -> Result<u64, DbErr> {
+        use user_tokens::Column as C;
+        Ok(user_tokens::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::UserId.eq(user_id))
+            .filter(C::Purpose.eq(purpose))
+            .filter(C::UsedAt.is_null())
+            .exec(conn)
+            .await?
+            .rows_affected)
     }
 }

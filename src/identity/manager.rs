@@ -7,9 +7,9 @@ use super::{
     AuthUser, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SessionRecord, SessionView,
     SignedIn, Viewer, password,
 };
-use crate::cache::Cache;
-use crate::cache::adapter::ContextualRedisAdapter;
+use crate::cache::adapter::{ContextualRedisAdapter, LoginCounter};
 use crate::cache::keys::{Keys, SESSION_TTL};
+use crate::cache::{Cache, FillToken};
 use crate::config::LoginLimits;
 use crate::domain::{Email, Password, Permission};
 use crate::error::{AppError, AppResult};
@@ -32,8 +32,6 @@ const RESET_PASSWORD: &str = "reset_password";
 pub struct WebUserManager {
     db: ContextualIdentityAdapter,
     store: ContextualRedisAdapter,
-    cache: Arc<Cache>,
-    keys: Keys,
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn IdentityEvents>,
     limits: LoginLimits,
@@ -51,10 +49,8 @@ impl WebUserManager {
         limits: LoginLimits,
     ) -> Self {
         Self {
-            store: ContextualRedisAdapter::new(cache.clone(), keys.clone()),
+            store: ContextualRedisAdapter::new(cache, keys),
             db,
-            cache,
-            keys,
             mailer,
             events,
             limits,
@@ -105,15 +101,23 @@ impl WebUserManager {
         client: ClientInfo,
     ) -> AppResult<SignedIn> {
         let email = email.trim().to_ascii_lowercase();
-        let account_key = self.keys.login_failures_account(&email);
-        let ip_key = client
-            .ip
-            .as_deref()
-            .map(|ip| self.keys.login_failures_ip(ip));
-        self.check_limit(&account_key, self.limits.per_account)
-            .await?;
-        if let Some(ip_key) = &ip_key {
-            self.check_limit(ip_key, self.limits.per_ip).await?;
+        let window = self.limits.window;
+        let account = LoginCounter::Account(&email);
+        let address = client.ip.as_deref().map(LoginCounter::Address);
+        // The attempt is counted before the password is checked (and given back when it
+        // succeeds): a check-then-count would let concurrent guesses all pass the check.
+        self.store
+            .take_login_attempt(account, self.limits.per_account, window)
+            .await
+            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+        if let Some(address) = address
+            && let Err(retry_after) = self
+                .store
+                .take_login_attempt(address, self.limits.per_ip, window)
+                .await
+        {
+            self.store.return_login_attempt(account, window).await;
+            return Err(AppError::RateLimited { retry_after });
         }
 
         // Oversized input is refused before any work (but with the same error).
@@ -130,33 +134,26 @@ impl WebUserManager {
         match user {
             Some(user) if ok => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.cache.reset(&account_key).await;
+                self.store.clear_login_failures(account).await;
+                if let Some(address) = address {
+                    self.store.return_login_attempt(address, window).await;
+                }
+                // A fresh sign-in sees fresh permissions, also ones changed by the CLI from
+                // another process while this one kept its cached copy.
+                self.store.invalidate_user(user.id).await;
                 self.events
                     .identity_event(Some(user.id), "user_logged_in", serde_json::json!({}))
                     .await;
                 self.start_session(user, client).await
             }
             user => {
-                self.cache.incr(&account_key, self.limits.window).await;
-                if let Some(ip_key) = &ip_key {
-                    self.cache.incr(ip_key, self.limits.window).await;
-                }
+                // The attempts taken above stay counted: they are the failures.
                 self.events
                     .identity_event(user.map(|u| u.id), "login_failed", serde_json::json!({}))
                     .await;
                 Err(AppError::Unauthenticated)
             }
         }
-    }
-
-    async fn check_limit(&self, key: &str, limit: u32) -> AppResult<()> {
-        let (count, left) = self.cache.peek_counter(key, self.limits.window).await;
-        if count >= i64::from(limit) {
-            return Err(AppError::RateLimited {
-                retry_after: left.max(Duration::from_secs(1)),
-            });
-        }
-        Ok(())
     }
 
     async fn start_session(&self, user: users::Model, client: ClientInfo) -> AppResult<SignedIn> {
@@ -187,15 +184,9 @@ impl WebUserManager {
             token_hash: session.token_hash,
             expires_at,
         };
-        self.store.fill_session(&record).await;
+        self.store.fill_session(FillToken::absent(), &record).await;
         let permissions = self.db.permissions(user.id).await?;
-        let user = AuthUser {
-            id: user.id,
-            email: user.email,
-            email_verified: user.email_verified,
-            created_at: user.created_at,
-            permissions,
-        };
+        let user = auth_user(user, permissions);
         Ok(SignedIn {
             token,
             expires_at,
@@ -203,28 +194,19 @@ impl WebUserManager {
         })
     }
 
-    async fn load_user(&self, user: users::Model) -> AppResult<AuthUser> {
-        let permissions = self.db.permissions(user.id).await?;
-        let auth = AuthUser {
-            id: user.id,
-            email: user.email,
-            email_verified: user.email_verified,
-            created_at: user.created_at,
-            permissions,
-        };
-        self.store.fill_user(&auth).await;
-        Ok(auth)
-    }
-
     /// The user `id` with this context's permissions, through `identity:user:{ctx}:{id}`.
     pub async fn user(&self, id: Uuid) -> AppResult<Option<AuthUser>> {
-        if let Some(user) = self.store.user(id).await {
+        let (cached, token) = self.store.user(id).await;
+        if let Some(user) = cached {
             return Ok(Some(user));
         }
-        match self.db.user(id).await? {
-            Some(user) => Ok(Some(self.load_user(user).await?)),
-            None => Ok(None),
-        }
+        let Some(user) = self.db.user(id).await? else {
+            return Ok(None);
+        };
+        let permissions = self.db.permissions(id).await?;
+        let user = auth_user(user, permissions);
+        self.store.fill_user(token, &user).await;
+        Ok(Some(user))
     }
 
     /// The viewer behind a token, or `None` when the token is unknown, expired, revoked or
@@ -233,9 +215,9 @@ impl WebUserManager {
         let hash = token.hash();
         let at = now();
         let session = match self.store.session(&hash).await {
-            Some(s) if s.expires_at > at => s,
-            Some(_) => return Ok(None),
-            None => {
+            (Some(s), _) if s.expires_at > at => s,
+            (Some(_), _) => return Ok(None),
+            (None, token) => {
                 let Some(row) = self.db.session_by_hash(&hash, at).await? else {
                     return Ok(None);
                 };
@@ -245,7 +227,7 @@ impl WebUserManager {
                     token_hash: row.token_hash,
                     expires_at: row.expires_at,
                 };
-                self.store.fill_session(&record).await;
+                self.store.fill_session(token, &record).await;
                 record
             }
         };
@@ -359,6 +341,10 @@ impl WebUserManager {
         }
         let hash = password::hash(new).await?;
         self.db.set_password_hash(user.id, hash, now()).await?;
+        // A reset link mailed before the change must not undo it.
+        self.db
+            .void_user_tokens(user.id, RESET_PASSWORD, now())
+            .await?;
         let ended = self
             .db
             .delete_sessions_everywhere(user.id, Some(&viewer.session.id))
@@ -396,13 +382,7 @@ impl WebUserManager {
             .await?
             .ok_or(AppError::NotFound("user"))?;
         let permissions = self.db.permissions(user_id).await?;
-        Ok(AuthUser {
-            id: user.id,
-            email: user.email,
-            email_verified: user.email_verified,
-            created_at: user.created_at,
-            permissions,
-        })
+        Ok(auth_user(user, permissions))
     }
 
     /// Mails a reset token when the account exists; says nothing either way.
@@ -474,5 +454,16 @@ impl WebUserManager {
     /// Housekeeping: deletes expired sessions.
     pub async fn purge_expired_sessions(&self) -> AppResult<u64> {
         Ok(self.db.purge_expired_sessions(now()).await?)
+    }
+}
+
+/// The API's view of a user row with its permissions in the current context.
+fn auth_user(user: users::Model, permissions: Vec<String>) -> AuthUser {
+    AuthUser {
+        id: user.id,
+        email: user.email,
+        email_verified: user.email_verified,
+        created_at: user.created_at,
+        permissions,
     }
 }

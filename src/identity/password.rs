@@ -1,8 +1,8 @@
 //! argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), off the async runtime.
 //!
-//! Hashing runs on its own threads, one per core, at a lower scheduling priority (nice 10):
-//! a burst of logins uses every idle cycle but yields the CPU to the request-serving
-//! runtime whenever both want it, so other requests are not slowed by logins.
+//! Hashing runs on its own threads, one per core, in the idle scheduling class: a burst of
+//! logins uses every idle cycle but yields the CPU to the request-serving runtime whenever
+//! both want it, so other requests are not slowed by logins.
 
 use crate::domain::Password;
 use crate::error::{AppError, AppResult};
@@ -55,13 +55,19 @@ static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     Mutex::new(tx)
 });
 
-/// Lowers this thread's priority (Linux: `setpriority` applies per thread).
+/// Puts this thread in the idle scheduling class (Linux `SCHED_IDLE`): it runs whenever a
+/// core would otherwise idle, and any ordinary thread that wakes up takes the core at once.
+/// Where that is refused, it falls back to the lowest nice value.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread; failure only leaves the priority as is.
+    // SAFETY: plain syscalls on the calling thread with a valid, zeroed parameter struct;
+    // failure only leaves the priority as it was.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        let param: libc::sched_param = std::mem::zeroed();
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
     }
 }
 
@@ -101,7 +107,9 @@ pub async fn verify(candidate: String, stored: Option<String>) -> AppResult<bool
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
-        hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
+        hasher()
+            .verify_password(candidate.as_bytes(), &parsed)
+            .is_ok()
     })
     .await?;
     Ok(ok && known)

@@ -25,13 +25,18 @@ impl SessionToken {
 
     /// SHA-256 of the token, hex: the only form that is stored.
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        sha256_hex(&self.0)
     }
 
     /// The token itself, to hand to the client once.
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// SHA-256 of `value`, hex.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
 }
 
 impl fmt::Debug for SessionToken {

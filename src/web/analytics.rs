@@ -90,20 +90,25 @@ impl AnalyticsService {
 
     /// Drops today's cached analytics; called after every commit that recorded an event.
     pub async fn invalidate_today(&self) {
-        let today = now().date_naive();
-        self.cache
-            .invalidate(&self.keys.daily_analytics(today))
-            .await;
+        self.cache.invalidate(&self.today_key()).await;
+    }
+
+    /// The key of today's (UTC) analytics, which every recorded event makes stale.
+    pub fn today_key(&self) -> String {
+        self.keys.daily_analytics(now().date_naive())
     }
 
     /// Counts and volumes of `date` (UTC).
     pub async fn daily(&self, date: NaiveDate) -> AppResult<DailyAnalytics> {
         let key = self.keys.daily_analytics(date);
-        if let Some(cached) = self.cache.get::<DailyAnalytics>(&key).await {
+        let (cached, token) = self.cache.get::<DailyAnalytics>(&key).await;
+        if let Some(cached) = cached {
             return Ok(cached);
         }
         let report = self.compute(date).await?;
-        self.cache.fill(&key, &report, keys::ANALYTICS_TTL).await;
+        self.cache
+            .fill(&key, token, &report, keys::ANALYTICS_TTL)
+            .await;
         Ok(report)
     }
 

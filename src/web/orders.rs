@@ -7,6 +7,7 @@ use crate::db::write_txn;
 use crate::domain::{CurrencyPair, Money, OrderStatus, round_money};
 use crate::error::{AppError, AppResult};
 use crate::web::analytics::{AnalyticsService, event};
+use crate::web::rates::RateService;
 use crate::web::{WebDatabaseAdapter, now};
 use entity::web::orders;
 use rust_decimal::Decimal;
@@ -18,8 +19,9 @@ use uuid::Uuid;
 
 type DateTime = chrono::DateTime<chrono::Utc>;
 
-/// Orders kept in the cached first page of a user's list.
-pub const CACHED_PAGE: usize = 100;
+/// Orders kept in the cached first page of a user's list: the default page size of
+/// `myOrders` (SPEC §3), so the common request is served whole from the cache.
+pub const CACHED_PAGE: u64 = 20;
 /// Largest page `myOrders` serves.
 pub const MAX_PAGE: u64 = 100;
 
@@ -125,6 +127,7 @@ pub struct OrderService {
     cache: Arc<Cache>,
     keys: keys::Keys,
     analytics: Arc<AnalyticsService>,
+    rates: Arc<RateService>,
     payment_window: Duration,
 }
 
@@ -135,6 +138,7 @@ impl OrderService {
         cache: Arc<Cache>,
         keys: keys::Keys,
         analytics: Arc<AnalyticsService>,
+        rates: Arc<RateService>,
         payment_window: Duration,
     ) -> Self {
         Self {
@@ -142,14 +146,16 @@ impl OrderService {
             cache,
             keys,
             analytics,
+            rates,
             payment_window,
         }
     }
 
     /// Drops what a write to `user_id`'s orders or payments made stale.
     pub async fn invalidate(&self, user_id: Uuid) {
-        self.cache.invalidate(&self.keys.orders(user_id)).await;
-        self.analytics.invalidate_today().await;
+        self.cache
+            .invalidate_all([self.keys.orders(user_id), self.analytics.today_key()])
+            .await;
     }
 
     /// Places an order at the rate valid now (SPEC §3).
@@ -161,13 +167,17 @@ impl OrderService {
         amount: Money,
     ) -> AppResult<Order> {
         let at = now();
-        let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
-        let rate = WebDatabaseAdapter::rate_at(&txn, &pair, at)
+        // The rates cache is replaced by every rate write before it commits, so it holds
+        // the rate valid now.
+        let rate = self
+            .rates
+            .current(&pair)
             .await?
             .ok_or(AppError::NotFound("exchange rate"))?;
+        let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
         let to_amount = amount
             .get()
-            .checked_mul(rate.rate.0)
+            .checked_mul(rate.rate)
             .map(round_money)
             .filter(|t| *t <= Money::max())
             .ok_or_else(|| {
@@ -186,7 +196,7 @@ impl OrderService {
             from_currency: pair.from.as_str().to_owned(),
             to_currency: pair.to.as_str().to_owned(),
             amount: amount.get().into(),
-            exchange_rate: rate.rate,
+            exchange_rate: rate.rate.into(),
             to_amount: to_amount.into(),
             paid_amount: Decimal::ZERO.into(),
             pending_amount: Decimal::ZERO.into(),
@@ -237,16 +247,14 @@ impl OrderService {
         after: Option<Cursor>,
         status: Option<OrderStatus>,
     ) -> AppResult<OrderPage> {
-        let first_page = after.is_none() && status.is_none();
+        let first_page = after.is_none() && status.is_none() && first <= CACHED_PAGE;
         if first_page {
             let key = self.keys.orders(user_id);
             let page = match self.cache.get::<OrderPage>(&key).await {
-                Some(page) => page,
-                None => {
-                    let page = self
-                        .load_page(user_id, CACHED_PAGE as u64, None, None)
-                        .await?;
-                    self.cache.fill(&key, &page, keys::ORDERS_TTL).await;
+                (Some(page), _) => page,
+                (None, token) => {
+                    let page = self.load_page(user_id, CACHED_PAGE, None, None).await?;
+                    self.cache.fill(&key, token, &page, keys::ORDERS_TTL).await;
                     page
                 }
             };

@@ -105,7 +105,8 @@ impl RateService {
     pub async fn current(&self, pair: &CurrencyPair) -> AppResult<Option<ExchangeRate>> {
         let key = self.keys.rate(pair.from.as_str(), pair.to.as_str());
         let at = now();
-        if let Some(rate) = self.cache.get::<ExchangeRate>(&key).await
+        let (cached, token) = self.cache.get::<ExchangeRate>(&key).await;
+        if let Some(rate) = cached
             && rate.is_valid_at(at)
         {
             return Ok(Some(rate));
@@ -115,7 +116,7 @@ impl RateService {
         };
         let rate = ExchangeRate::from(rate);
         self.cache
-            .fill(&key, &rate, ttl_until(rate.valid_until, at))
+            .fill(&key, token, &rate, ttl_until(rate.valid_until, at))
             .await;
         Ok(Some(rate))
     }
@@ -124,13 +125,14 @@ impl RateService {
     pub async fn all_current(&self) -> AppResult<Vec<ExchangeRate>> {
         let key = self.keys.all_rates();
         let at = now();
-        if let Some(rates) = self.cache.get::<Vec<ExchangeRate>>(&key).await
+        let (cached, token) = self.cache.get::<Vec<ExchangeRate>>(&key).await;
+        if let Some(rates) = cached
             && rates.iter().all(|r| r.is_valid_at(at))
         {
             return Ok(rates);
         }
         let (rates, ttl) = Self::load_all(self.adapter.conn(), at).await?;
-        self.cache.fill(&key, &rates, ttl).await;
+        self.cache.fill(&key, token, &rates, ttl).await;
         Ok(rates)
     }
 

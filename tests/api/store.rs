@@ -36,26 +36,43 @@ async fn wait_until_gone(store: &dyn KvStore, key: &str) -> Duration {
 
 #[tokio::test]
 async fn get_set_delete_behave_the_same_on_every_store() {
+    let minute = Duration::from_secs(60);
     for (name, store) in stores() {
         let k = key("basic");
         assert_eq!(store.get(&k).await.unwrap(), None, "{name}");
-        store.set(&k, "one", Duration::from_secs(60)).await.unwrap();
+        store.set(&k, "one", minute).await.unwrap();
+        assert_eq!(
+            store.get(&k).await.unwrap().as_deref(),
+            Some("one"),
+            "{name}"
+        );
+        // Compare-and-set: only the expected current value (or absence) is replaced.
+        assert!(
+            !store.set_if(&k, None, "two", minute).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store
+                .set_if(&k, Some("other"), "two", minute)
+                .await
+                .unwrap(),
+            "{name}"
+        );
         assert_eq!(
             store.get(&k).await.unwrap().as_deref(),
             Some("one"),
             "{name}"
         );
         assert!(
-            !store
-                .set_nx(&k, "two", Duration::from_secs(60))
-                .await
-                .unwrap(),
+            store.set_if(&k, Some("one"), "two", minute).await.unwrap(),
             "{name}"
         );
-        store
-            .set(&k, "three", Duration::from_secs(60))
-            .await
-            .unwrap();
+        assert_eq!(
+            store.get(&k).await.unwrap().as_deref(),
+            Some("two"),
+            "{name}"
+        );
+        store.set(&k, "three", minute).await.unwrap();
         assert_eq!(
             store.get(&k).await.unwrap().as_deref(),
             Some("three"),
@@ -64,10 +81,7 @@ async fn get_set_delete_behave_the_same_on_every_store() {
         store.delete(&k).await.unwrap();
         assert_eq!(store.get(&k).await.unwrap(), None, "{name}");
         assert!(
-            store
-                .set_nx(&k, "four", Duration::from_secs(60))
-                .await
-                .unwrap(),
+            store.set_if(&k, None, "four", minute).await.unwrap(),
             "{name}"
         );
         store.ping().await.unwrap();
@@ -88,14 +102,11 @@ async fn entries_expire_after_their_ttl_on_every_store() {
             gone_after < Duration::from_secs(5),
             "{name}: {gone_after:?}"
         );
-        // A value set without NX conflicts is settable again after expiry.
-        assert!(
-            store
-                .set_nx(&k, "again", Duration::from_secs(60))
-                .await
-                .unwrap(),
-            "{name}"
-        );
+        // An expired key counts as absent.
+        let again = store
+            .set_if(&k, None, "again", Duration::from_secs(60))
+            .await;
+        assert!(again.unwrap(), "{name}");
     }
 }
 
