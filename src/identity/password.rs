@@ -6,7 +6,9 @@
 
 use crate::domain::Password;
 use crate::error::{AppError, AppResult};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::{LazyLock, Mutex};
 use tokio::sync::oneshot;
@@ -104,15 +106,54 @@ pub async fn verify(candidate: String, stored: Option<String>) -> AppResult<bool
     let known = stored.is_some();
     let ok = on_hash_thread(move || {
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&phc) else {
-            return false;
-        };
-        hasher()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok()
+        verify_reusing_memory(candidate.as_bytes(), &phc)
     })
     .await?;
     Ok(ok && known)
+}
+
+thread_local! {
+    /// Each hashing thread's argon2 working memory (19 MiB), kept between verifications:
+    /// allocating it fresh each time costs thousands of page faults per login.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `PasswordVerifier::verify_password`, computed in this thread's reused memory. Any
+/// algorithm, version and parameters the PHC string names are honoured; the comparison is
+/// constant-time (`Output`'s equality).
+fn verify_reusing_memory(candidate: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+        None => Version::default(),
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks_needed = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = BLOCKS.with_borrow_mut(|blocks| {
+        blocks.resize(blocks_needed, Block::default());
+        argon2
+            .hash_password_into_with_memory(
+                candidate,
+                salt.as_ref(),
+                &mut computed,
+                &mut blocks[..],
+            )
+            .is_ok()
+    });
+    hashed && Output::new(&computed).is_ok_and(|output| &output == expected)
 }
 
 /// Starts the hashing threads and computes the dummy hash, so the first login is not
@@ -120,4 +161,32 @@ pub async fn verify(candidate: String, stored: Option<String>) -> AppResult<bool
 pub fn warm_up() {
     LazyLock::force(&POOL);
     LazyLock::force(&DUMMY_HASH);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordVerifier;
+
+    #[test]
+    fn reused_memory_verification_agrees_with_the_library() {
+        let phc = hasher()
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        for (candidate, expected) in [
+            (&b"correct horse"[..], true),
+            (b"correct hors", false),
+            (b"", false),
+        ] {
+            assert_eq!(
+                hasher().verify_password(candidate, &parsed).is_ok(),
+                expected
+            );
+            assert_eq!(verify_reusing_memory(candidate, &phc), expected);
+        }
+        assert!(!verify_reusing_memory(b"x", "not a phc string"));
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    }
 }

@@ -144,18 +144,19 @@ impl AnalyticsService {
             });
         }
 
-        // SQLite keeps money as canonical text with 8 places: summing the digits as integers
-        // (units of 1e-8) stays exact, where SUM() over the text would go through floats.
+        // SQLite keeps money as canonical text with exactly 8 decimal places. Summing the
+        // whole parts and the 8-digit fractions as separate integers stays exact (SUM over
+        // the text would go through floats) and cannot overflow 64 bits for any real day.
         let (sum_amount, sum_to_amount) = match backend {
-            DbBackend::Postgres => ("SUM(amount)".to_owned(), "SUM(to_amount)".to_owned()),
-            _ => (
-                "SUM(CAST(REPLACE(amount, '.', '') AS INTEGER))".to_owned(),
-                "SUM(CAST(REPLACE(to_amount, '.', '') AS INTEGER))".to_owned(),
+            DbBackend::Postgres => (
+                "SUM(amount) AS amount".to_owned(),
+                "SUM(to_amount) AS to_amount".to_owned(),
             ),
+            _ => (sqlite_money_sum("amount"), sqlite_money_sum("to_amount")),
         };
         let volume_sql = format!(
-            "SELECT from_currency, to_currency, COUNT(*) AS n, {sum_amount} AS amount, \
-             {sum_to_amount} AS to_amount FROM orders \
+            "SELECT from_currency, to_currency, COUNT(*) AS n, {sum_amount}, \
+             {sum_to_amount} FROM orders \
              WHERE paid_at >= {p1} AND paid_at < {p2} \
              GROUP BY from_currency, to_currency ORDER BY from_currency, to_currency"
         );
@@ -174,8 +175,10 @@ impl AnalyticsService {
                     row.try_get::<Decimal>("", "to_amount")?,
                 ),
                 _ => (
-                    Decimal::new(row.try_get::<i64>("", "amount")?, 8),
-                    Decimal::new(row.try_get::<i64>("", "to_amount")?, 8),
+                    Decimal::from(row.try_get::<i64>("", "amount_int")?)
+                        + Decimal::new(row.try_get::<i64>("", "amount_frac")?, 8),
+                    Decimal::from(row.try_get::<i64>("", "to_amount_int")?)
+                        + Decimal::new(row.try_get::<i64>("", "to_amount_frac")?, 8),
                 ),
             };
             volumes.push(PairVolume {
@@ -192,6 +195,14 @@ impl AnalyticsService {
             volumes,
         })
     }
+}
+
+/// SQLite: `{col}_int` and `{col}_frac` sums of a canonical money text column.
+fn sqlite_money_sum(col: &str) -> String {
+    format!(
+        "SUM(CAST(substr({col}, 1, instr({col}, '.') - 1) AS INTEGER)) AS {col}_int, \
+         SUM(CAST(substr({col}, instr({col}, '.') + 1) AS INTEGER)) AS {col}_frac"
+    )
 }
 
 #[async_trait::async_trait]
