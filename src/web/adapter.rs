@@ -5,7 +5,7 @@ use entity::web::{analytics_events, exchange_rates, orders, payments};
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -168,6 +168,60 @@ impl WebDatabaseAdapter {
         row: orders::Model,
     ) -> Result<orders::Model, DbErr> {
         orders::ActiveModel::from(row).insert(conn).await
+    }
+
+    /// Inserts an order and its analytics event atomically. PostgreSQL does both in one
+    /// statement (one round trip instead of four: the hot path of `createOrder`); SQLite,
+    /// which has no data-modifying CTEs, in one write transaction.
+    pub async fn insert_order_with_event(
+        db: &DatabaseConnection,
+        row: orders::Model,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> Result<orders::Model, DbErr> {
+        let (user_id, at) = (row.user_id, row.created_at);
+        if db.get_database_backend() != DbBackend::Postgres {
+            let txn = db.begin_with_options(crate::db::write_txn()).await?;
+            let order = Self::insert_order(&txn, row).await?;
+            Self::record_event(&txn, Some(user_id), event_type, data, at).await?;
+            txn.commit().await?;
+            return Ok(order);
+        }
+        const SQL: &str = "WITH created AS (\
+             INSERT INTO orders (id, user_id, from_currency, to_currency, amount, exchange_rate, \
+             to_amount, paid_amount, pending_amount, status, expires_at, paid_at, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             RETURNING *), \
+             recorded AS (INSERT INTO analytics_events (id, user_id, event_type, event_data, \
+             created_at) VALUES ($14, $2, $15, $16, $13)) \
+             SELECT * FROM created";
+        let values: Vec<sea_orm::Value> = vec![
+            row.id.into(),
+            row.user_id.into(),
+            row.from_currency.into(),
+            row.to_currency.into(),
+            row.amount.into(),
+            row.exchange_rate.into(),
+            row.to_amount.into(),
+            row.paid_amount.into(),
+            row.pending_amount.into(),
+            row.status.into(),
+            row.expires_at.into(),
+            row.paid_at.into(),
+            at.into(),
+            Uuid::now_v7().into(),
+            event_type.into(),
+            data.into(),
+        ];
+        orders::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                SQL,
+                values,
+            ))
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotInserted)
     }
 
     /// The order `id`.

@@ -174,7 +174,6 @@ impl OrderService {
             .current(&pair)
             .await?
             .ok_or(AppError::NotFound("exchange rate"))?;
-        let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
         let to_amount = amount
             .get()
             .checked_mul(rate.rate)
@@ -206,18 +205,20 @@ impl OrderService {
             created_at: at,
             updated_at: at,
         };
-        let order = Order::try_from(WebDatabaseAdapter::insert_order(&txn, row).await?)?;
-        WebDatabaseAdapter::record_event(
-            &txn,
-            Some(user_id),
+        let event = serde_json::json!({
+            "orderId": row.id,
+            "pair": format!("{}_{}", pair.from, pair.to),
+            "amount": amount.get(),
+        });
+        let created = WebDatabaseAdapter::insert_order_with_event(
+            self.adapter.conn(),
+            row,
             event::ORDER_CREATED,
-            serde_json::json!({ "orderId": order.id, "pair": format!("{}_{}", pair.from, pair.to), "amount": order.amount }),
-            at,
+            event,
         )
         .await?;
-        txn.commit().await?;
         self.invalidate(user_id).await;
-        Ok(order)
+        created.try_into()
     }
 
     /// The caller's order, or `None` (also for another user's order).
