@@ -26,7 +26,9 @@ async fn post_raw(
         .headers()
         .get("x-request-id")
         .map(|v| v.to_str().unwrap().to_owned());
-    (status, ct, response.json().await.unwrap(), rid)
+    let body: Value = response.json().await.unwrap();
+    crate::helpers::assert_every_error_has_a_code(&body);
+    (status, ct, body, rid)
 }
 
 #[tokio::test]

@@ -188,7 +188,14 @@ async fn fresh_storage() -> (Storage, Resources) {
             postgres_url,
             redis_url,
         } => {
-            let admin = Database::connect(&postgres_url)
+            // One connection: the advisory lock guarding template creation belongs to a
+            // session, so lock and unlock must run on the same connection.
+            let mut options = sea_orm::ConnectOptions::new(postgres_url.clone());
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .sqlx_logging(false);
+            let admin = Database::connect(options)
                 .await
                 .expect("TEST_POSTGRES_URL is unreachable");
             let identity_template =
@@ -305,7 +312,9 @@ impl TestApp {
             req = req.bearer_auth(token);
         }
         let response = req.send().await.expect("request sent");
-        response.json().await.expect("JSON response")
+        let body: Value = response.json().await.expect("JSON response");
+        assert_every_error_has_a_code(&body);
+        body
     }
 
     /// The `extensions.code` of the first error, if any.
@@ -454,5 +463,305 @@ impl TestApp {
     /// Runs the expiry sweeper once; returns how many orders expired.
     pub async fn sweep_expired_orders(&self) -> usize {
         self.stack.orders.expire_due().await.expect("sweeper runs")
+    }
+}
+
+/// Permissions of other application contexts.
+impl TestApp {
+    /// Grants `permission` to `user_id` in `context` only, as
+    /// `exchanger grant <email> <permission> --context <context>` does.
+    pub async fn grant_in_context(
+        &self,
+        user_id: &str,
+        permission: &str,
+        context: exchanger::context::ApplicationContext,
+    ) {
+        let id = uuid::Uuid::parse_str(user_id).expect("user id");
+        let granted = exchanger::identity::ContextualIdentityAdapter::new(
+            self.stack.dbs.identity.clone(),
+            context,
+        )
+        .grant(id, permission, chrono::Utc::now())
+        .await
+        .expect("granted");
+        assert!(granted, "{permission} was new in {context}");
+    }
+}
+
+/// SPEC §3: every error has a code (and, over HTTP, the request id). Checked on every
+/// response the suite receives, so no error path anywhere escapes it.
+pub fn assert_every_error_has_a_code(body: &Value) {
+    let responses: Vec<&Value> = match body {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    for response in responses {
+        for err in response["errors"].as_array().into_iter().flatten() {
+            assert!(
+                err["extensions"]["code"].is_string(),
+                "error without a code: {err}"
+            );
+            assert!(
+                err["extensions"]["requestId"].is_string(),
+                "error without a request id: {err}"
+            );
+        }
+    }
+}
+
+// ---- Identity (issue 3): sign-in, sessions, outbox, and state the API cannot reach ----
+
+/// SHA-256 of `token`, hex: what the server may store in place of a token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// The query that shows who the caller is.
+pub const ME: &str = "{ me { id email emailVerified permissions } }";
+
+impl TestApp {
+    /// Posts a GraphQL request and returns the response headers with the parsed body (to
+    /// read `Set-Cookie`).
+    pub async fn gql_raw(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (reqwest::header::HeaderMap, Value) {
+        let mut req = client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let response = req.send().await.expect("request sent");
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.expect("JSON response");
+        assert_every_error_has_a_code(&body);
+        (headers, body)
+    }
+
+    /// Registers with `client` (its cookie jar keeps the session) and returns the body.
+    pub async fn register_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> Value {
+        self.gql_with(
+            client,
+            None,
+            "mutation($input: RegisterInput!) { register(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
+            json!({ "input": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// Logs in with `client` (its cookie jar keeps the session) and returns the body.
+    pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> Value {
+        self.gql_with(
+            client,
+            None,
+            "mutation($input: LoginInput!) { login(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
+            json!({ "input": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// Logs in with a fresh client and returns the new token (panics when refused).
+    pub async fn login_token(&self, email: &str, password: &str) -> String {
+        let body = self.login_with(&new_client(), email, password).await;
+        body["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login refused: {body}"))
+            .to_owned()
+    }
+
+    /// Registers `email` with a fresh client and returns `(token, user id)`.
+    pub async fn register_user(&self, email: &str, password: &str) -> (String, String) {
+        let body = self.register_with(&new_client(), email, password).await;
+        let token = body["data"]["register"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registration refused: {body}"))
+            .to_owned();
+        let id = body["data"]["register"]["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_owned();
+        (token, id)
+    }
+
+    /// `me` as the holder of `token` (`null` when the token is refused).
+    pub async fn me_as(&self, token: &str) -> Value {
+        let body = self.gql_as(token, ME, json!({})).await;
+        assert!(body["errors"].is_null(), "me failed: {body}");
+        body["data"]["me"].clone()
+    }
+
+    /// Every `sessions` row of the identity database, any context.
+    pub async fn session_rows(&self) -> Vec<entity::identity::sessions::Model> {
+        use sea_orm::EntityTrait;
+        entity::identity::sessions::Entity::find()
+            .all(&self.stack.dbs.identity)
+            .await
+            .expect("read sessions")
+    }
+
+    /// The `users` row with `email`.
+    pub async fn user_row(&self, email: &str) -> Option<entity::identity::users::Model> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::identity::users::Entity::find()
+            .filter(entity::identity::users::Column::Email.eq(email))
+            .one(&self.stack.dbs.identity)
+            .await
+            .expect("read users")
+    }
+
+    /// How many accounts exist.
+    pub async fn user_count(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        entity::identity::users::Entity::find()
+            .count(&self.stack.dbs.identity)
+            .await
+            .expect("count users")
+    }
+
+    /// The cached session entry of `token` in this app's context, raw, if any.
+    pub async fn cached_session(&self, token: &str) -> Option<String> {
+        self.stack
+            .cache
+            .store()
+            .get(&self.stack.keys.session(&token_hash(token)))
+            .await
+            .expect("store answers")
+    }
+
+    /// Moves the session of `token` past its end, as if its lifetime had run out: the
+    /// `sessions` row, and the cached record too when one is cached (its entry stays in
+    /// the store, so the server must check the cached `expires_at` itself).
+    pub async fn expire_session(&self, token: &str) {
+        use entity::identity::sessions;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+        let hash = token_hash(token);
+        let updated = sessions::Entity::update_many()
+            .col_expr(sessions::Column::ExpiresAt, Expr::value(past))
+            .filter(sessions::Column::TokenHash.eq(hash.as_str()))
+            .exec(&self.stack.dbs.identity)
+            .await
+            .expect("expire session");
+        assert_eq!(updated.rows_affected, 1, "no session holds that token");
+        let key = self.stack.keys.session(&hash);
+        let cached = self
+            .stack
+            .cache
+            .store()
+            .get(&key)
+            .await
+            .expect("store answers");
+        if let Some(raw) = cached {
+            let mut record: exchanger::identity::SessionRecord =
+                serde_json::from_str(&raw).expect("cached session record");
+            record.expires_at = past;
+            // Through the facade, so local copies in front of the store change too.
+            self.stack
+                .cache
+                .put(&key, &record, Duration::from_secs(3600))
+                .await;
+        }
+    }
+
+    /// Mails the outbox mailer has sent to `to`, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<exchanger::identity::mailer::Mail> {
+        self.stack
+            .users
+            .mailer()
+            .outbox()
+            .into_iter()
+            .filter(|m| m.to == to)
+            .collect()
+    }
+
+    /// The same configuration and databases served as another application context, over
+    /// the same store: what a second server process with `APP_CONTEXT=<ctx>` would run.
+    pub fn stack_for(&self, ctx: exchanger::context::ApplicationContext) -> WebStack {
+        let mut config = self.config.clone();
+        config.app_context = ctx;
+        let cache = exchanger::cache::Cache::new(self.stack.cache.store().clone());
+        exchanger::startup::assemble_web_stack(
+            &config,
+            self.stack.dbs.clone(),
+            std::sync::Arc::new(cache),
+            std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+        )
+    }
+}
+
+/// Starts the server over its own fresh databases but with the store at `redis_url`. On
+/// the postgres backend this is the production wiring (`Storage::External`); on the
+/// embedded backend the SQLite files are kept and the store is Redis wired as production
+/// wires it (with the local copies kept coherent over pub/sub).
+pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
+    let (storage, resources) = fresh_storage().await;
+    let mut config = base_config(storage);
+    let app = match &config.storage {
+        Storage::External {
+            identity_url,
+            web_url,
+            ..
+        } => {
+            config.storage = Storage::External {
+                identity_url: identity_url.clone(),
+                web_url: web_url.clone(),
+                redis_url: redis_url.to_owned().into(),
+            };
+            Application::build(&config)
+                .await
+                .expect("application starts")
+        }
+        Storage::Embedded { .. } => {
+            let dbs = exchanger::db::connect(&config).await.expect("databases");
+            exchanger::db::migrate(&dbs).await.expect("migrations");
+            let store = exchanger::cache::store::RedisStore::new(redis_url, config.redis_pool_size)
+                .expect("redis store");
+            let l1 = std::sync::Arc::new(exchanger::cache::l1::L1::new(&config.key_prefix));
+            tokio::spawn(
+                l1.clone()
+                    .listen(redis::Client::open(redis_url).expect("redis URL")),
+            );
+            let cache = exchanger::cache::Cache::with_l1(std::sync::Arc::new(store), l1);
+            let stack = exchanger::startup::assemble_web_stack(
+                &config,
+                dbs,
+                std::sync::Arc::new(cache),
+                std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+            );
+            Application::with_stack(stack)
+                .await
+                .expect("application starts")
+        }
+    };
+    let port = app.port();
+    let stack = app.stack().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: new_client(),
+        stack,
+        config,
+        stop: Some(stop),
+        server: Some(server),
+        _resources: resources,
     }
 }

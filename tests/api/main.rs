@@ -2,12 +2,19 @@
 
 mod helpers;
 
+mod analytics;
+mod authorization;
 mod cli;
 mod graphql_http;
 mod health;
+mod identity;
 mod money;
 mod orders;
 mod payments;
+mod permissions;
 mod rates;
+mod redis_outage;
 mod schema;
+mod sessions;
 mod store;
+mod subscriptions;

@@ -1,0 +1,176 @@
+//! Sabotage (issue 3, SPEC §4): the identity database is the source of truth and Redis only
+//! the fast path. The test runs its own `redis-server` and freezes it with SIGSTOP halfway.
+//! On both backends: on the embedded one the SQLite files stay and only the store is Redis.
+
+use crate::helpers::{TestApp, new_client, spawn_app_with_redis, token_hash};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A private `redis-server`, killed when dropped (even when the test fails while it is
+/// stopped: SIGKILL ends a stopped process too).
+struct RedisServer {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let server = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.ping().await.is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        redis::Client::open(self.url.as_str())?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    async fn ping(&self) -> redis::RedisResult<String> {
+        redis::cmd("PING")
+            .query_async(&mut self.connection().await?)
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.connection().await.expect("redis is back"))
+            .await
+            .expect("GET")
+    }
+
+    async fn delete(&self, key: &str) {
+        let _: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut self.connection().await.expect("redis is back"))
+            .await
+            .expect("DEL");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Freezes Redis: connections stay open but nothing answers (the nastiest outage).
+    fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    fn thaw(&self) {
+        self.signal("CONT");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds, failing after `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recover() {
+    // Arrange: a server over our own Redis, a signed-in user on the fast path.
+    let redis = RedisServer::start().await;
+    let app = spawn_app_with_redis(&redis.url).await;
+    let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+    let (first, _) = app.register_user(&email, PASSWORD).await;
+    assert_eq!(app.me_as(&first).await["email"], email.as_str());
+    let session_key = |token: &str| app.stack.keys.session(&token_hash(token));
+    assert!(
+        redis.get(&session_key(&first)).await.is_some(),
+        "the session is cached in Redis"
+    );
+
+    // Act: Redis stops answering.
+    redis.freeze();
+
+    // Assert: everything identity does still works, from the database.
+    assert_eq!(app.me_as(&first).await["email"], email.as_str());
+    let second = app.login_token(&email, PASSWORD).await;
+    assert_eq!(app.me_as(&second).await["email"], email.as_str());
+    let newcomer = format!("new-{}@example.com", uuid::Uuid::new_v4().simple());
+    let (newcomer_token, _) = app.register_user(&newcomer, PASSWORD).await;
+    assert_eq!(app.me_as(&newcomer_token).await["email"], newcomer.as_str());
+    let wrong = app
+        .login_with(&new_client(), &email, "wrong password")
+        .await;
+    assert_eq!(
+        TestApp::error_code(&wrong).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    let logout = app
+        .gql_as(&first, "mutation { logout }", serde_json::json!({}))
+        .await;
+    assert_eq!(logout["data"]["logout"], true, "{logout}");
+    assert_eq!(app.me_as(&first).await, serde_json::Value::Null);
+
+    // Act: Redis comes back, still holding whatever it held when it froze.
+    redis.thaw();
+
+    // Assert: the session revoked during the outage stays refused, at once.
+    assert_eq!(
+        app.me_as(&first).await,
+        serde_json::Value::Null,
+        "a session revoked while Redis was down came back with Redis"
+    );
+    // The fast path recovers: a database read refills Redis again.
+    redis.delete(&session_key(&second)).await;
+    eventually(Duration::from_secs(15), "Redis is refilled", || async {
+        app.me_as(&second).await["email"] == email.as_str()
+            && redis.get(&session_key(&second)).await.is_some()
+    })
+    .await;
+    let cached = redis.get(&session_key(&second)).await.unwrap();
+    assert!(!cached.contains(&second), "raw token in Redis");
+    assert_eq!(
+        app.me_as(&first).await,
+        serde_json::Value::Null,
+        "the revoked session after recovery"
+    );
+    assert_eq!(app.me_as(&newcomer_token).await["email"], newcomer.as_str());
+}
