@@ -77,19 +77,22 @@ pub fn orders_loader<'a>(ctx: &'a Context<'_>) -> AppResult<&'a OrdersLoader> {
     loader(ctx)
 }
 
-/// Primes the loaders for a page of orders: the orders themselves (for `Payment.order`) and,
-/// when the query selects them, all their payments in one query. Listing N orders with
+/// Primes the loaders for a page of orders, as far as the query selects them: all their
+/// payments in one query, and the orders themselves for `Payment.order`. Listing N orders with
 /// their payments then costs the same number of queries for any N, however the resolvers
 /// happen to be scheduled.
-pub async fn prime_for_orders(
-    ctx: &Context<'_>,
-    page: &[orders::Order],
-    with_payments: bool,
-) -> AppResult<()> {
-    orders_loader(ctx)?
-        .feed_many(page.iter().map(|o| (o.id, o.clone())))
-        .await;
-    if with_payments && !page.is_empty() {
+pub async fn prime_for_orders(ctx: &Context<'_>, page: &[orders::Order]) -> AppResult<()> {
+    let payments = ctx
+        .look_ahead()
+        .field("edges")
+        .field("node")
+        .field("payments");
+    if payments.field("order").exists() {
+        orders_loader(ctx)?
+            .feed_many(page.iter().map(|o| (o.id, o.clone())))
+            .await;
+    }
+    if payments.exists() && !page.is_empty() {
         let ids: Vec<Uuid> = page.iter().map(|o| o.id).collect();
         let stack = ctx
             .data::<WebStack>()

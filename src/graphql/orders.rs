@@ -64,13 +64,7 @@ impl OrderQuery {
             .orders
             .list(viewer.user.id, first, after, status.map(Into::into))
             .await?;
-        let with_payments = ctx
-            .look_ahead()
-            .field("edges")
-            .field("node")
-            .field("payments")
-            .exists();
-        loaders::prime_for_orders(ctx, &page.orders, with_payments).await?;
+        loaders::prime_for_orders(ctx, &page.orders).await?;
         Ok(page.into())
     }
 }
