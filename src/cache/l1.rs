@@ -21,9 +21,18 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// Entries kept at most (then the map is emptied).
 const MAX_ENTRIES: usize = 100_000;
 
+/// A decoded value, of whatever type its key holds.
+pub type Decoded = Arc<dyn std::any::Any + Send + Sync>;
+
+struct Entry {
+    raw: Arc<str>,
+    value: Decoded,
+    expires_at: Instant,
+}
+
 /// The local copy.
 pub struct L1 {
-    map: Mutex<HashMap<String, (Arc<str>, Instant)>>,
+    map: Mutex<HashMap<String, Entry>>,
     epoch: AtomicU64,
     subscribed: AtomicBool,
     instance: String,
@@ -42,7 +51,7 @@ impl L1 {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<str>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -63,19 +72,20 @@ impl L1 {
             .then(|| self.epoch.load(Ordering::Acquire))
     }
 
-    /// A fresh local copy of `key`.
-    pub fn get(&self, key: &str) -> Option<Arc<str>> {
+    /// A fresh local copy of `key`: its stored form and its decoded value.
+    pub fn get(&self, key: &str) -> Option<(Arc<str>, Decoded)> {
         if !self.subscribed.load(Ordering::Acquire) {
             return None;
         }
         let map = self.lock();
         map.get(key)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(raw, _)| raw.clone())
+            .filter(|e| e.expires_at > Instant::now())
+            .map(|e| (e.raw.clone(), e.value.clone()))
     }
 
-    /// Keeps `raw` for `key` unless something was invalidated since `epoch`.
-    pub fn insert(&self, key: &str, raw: Arc<str>, ttl: Duration, epoch: u64) {
+    /// Keeps `raw` (and its decoded `value`, so hits skip decoding) for `key`, unless
+    /// something was invalidated since `epoch`.
+    pub fn insert(&self, key: &str, raw: Arc<str>, value: Decoded, ttl: Duration, epoch: u64) {
         let mut map = self.lock();
         // Checked under the map lock, which `remove` also takes: no removal can slip between.
         if self.epoch.load(Ordering::Acquire) != epoch || !self.subscribed.load(Ordering::Acquire) {
@@ -84,7 +94,15 @@ impl L1 {
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(key.to_owned(), (raw, Instant::now() + ttl.min(TTL)));
+        let expires_at = Instant::now() + ttl.min(TTL);
+        map.insert(
+            key.to_owned(),
+            Entry {
+                raw,
+                value,
+                expires_at,
+            },
+        );
     }
 
     /// Drops the local copy of `key`.
@@ -149,18 +167,18 @@ mod tests {
         let l1 = subscribed();
         let epoch = l1.begin_read().unwrap();
         l1.remove("k");
-        l1.insert("k", "old".into(), TTL, epoch);
+        l1.insert("k", "old".into(), Arc::new(1), TTL, epoch);
         assert!(l1.get("k").is_none());
         let epoch = l1.begin_read().unwrap();
-        l1.insert("k", "new".into(), TTL, epoch);
-        assert_eq!(l1.get("k").as_deref(), Some("new"));
+        l1.insert("k", "new".into(), Arc::new(2), TTL, epoch);
+        assert_eq!(l1.get("k").map(|(raw, _)| raw).as_deref(), Some("new"));
     }
 
     #[test]
     fn nothing_is_served_while_unsubscribed() {
         let l1 = subscribed();
         let epoch = l1.begin_read().unwrap();
-        l1.insert("k", "v".into(), TTL, epoch);
+        l1.insert("k", "v".into(), Arc::new(3), TTL, epoch);
         l1.reset(false);
         assert!(l1.get("k").is_none());
         assert!(l1.begin_read().is_none());

@@ -42,7 +42,7 @@ fn new_tombstone() -> String {
 /// What a reader saw in the store on a miss: the only state its refill may replace.
 /// `FillToken::NONE` (store unreachable, invalidation pending) never fills.
 #[derive(Clone, Debug)]
-pub struct FillToken(Option<Option<String>>);
+pub struct FillToken(Option<Option<Arc<str>>>);
 
 impl FillToken {
     /// A token that never fills.
@@ -161,7 +161,10 @@ impl Cache {
 
     /// Reads a JSON entry; any failure is a miss. The token says what the store held, so
     /// that a refill after a database read can only replace exactly that.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> (Option<T>, FillToken) {
+    pub async fn get<T>(&self, key: &str) -> (Option<T>, FillToken)
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         if !self.flush_pending().await && self.lock().pending.contains_key(key) {
             return (None, FillToken::NONE);
         }
@@ -170,11 +173,14 @@ impl Cache {
         }
         let epoch = match &self.l1 {
             Some(l1) => {
-                if let Some(raw) = l1.get(key) {
+                if let Some((raw, decoded)) = l1.get(key) {
                     metrics::counter!("exchanger_cache_hits_total", "level" => "local")
                         .increment(1);
-                    let value = serde_json::from_str(&raw).ok();
-                    return (value, FillToken(Some(Some(raw.to_string()))));
+                    let value = match decoded.downcast_ref::<T>() {
+                        Some(value) => Some(value.clone()),
+                        None => serde_json::from_str(&raw).ok(),
+                    };
+                    return (value, FillToken(Some(Some(raw))));
                 }
                 l1.begin_read()
             }
@@ -185,19 +191,21 @@ impl Cache {
                 Ok(value) => {
                     metrics::counter!("exchanger_cache_hits_total", "level" => "store")
                         .increment(1);
+                    let raw: Arc<str> = raw.into();
                     if let (Some(l1), Some(epoch)) = (&self.l1, epoch) {
-                        l1.insert(key, raw.as_str().into(), l1::TTL, epoch);
+                        let decoded: l1::Decoded = Arc::new(T::clone(&value));
+                        l1.insert(key, raw.clone(), decoded, l1::TTL, epoch);
                     }
                     (Some(value), FillToken(Some(Some(raw))))
                 }
                 Err(err) => {
                     tracing::warn!(key, error = %err, "undecodable cache entry");
-                    (None, FillToken(Some(Some(raw))))
+                    (None, FillToken(Some(Some(raw.into()))))
                 }
             },
             Ok(seen) => {
                 metrics::counter!("exchanger_cache_misses_total").increment(1);
-                (None, FillToken(Some(seen)))
+                (None, FillToken(Some(seen.map(Into::into))))
             }
             Err(err) => {
                 self.trip(&err);
