@@ -373,20 +373,14 @@ impl OrderService {
                 "an order with payments cannot be cancelled",
             ));
         }
-        Self::transition(
-            &txn,
+        self.commit_transition(
+            txn,
             &order,
             OrderStatus::Cancelled,
             event::ORDER_CANCELLED,
             at,
         )
-        .await?;
-        let updated = WebDatabaseAdapter::order(&txn, id)
-            .await?
-            .ok_or(AppError::NotFound("order"))?;
-        txn.commit().await?;
-        self.invalidate(user_id).await;
-        updated.try_into()
+        .await
     }
 
     /// An operator completes a paid order.
@@ -395,15 +389,28 @@ impl OrderService {
         let at = now();
         let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
         let order = Self::lock_own(&txn, None, id).await?;
-        Self::transition(
-            &txn,
+        self.commit_transition(
+            txn,
             &order,
             OrderStatus::Completed,
             event::ORDER_COMPLETED,
             at,
         )
-        .await?;
-        let updated = WebDatabaseAdapter::order(&txn, id)
+        .await
+    }
+
+    /// Moves a locked order to `next` (recording `event_type`), commits, drops the caches
+    /// the change made stale and returns the order as stored.
+    async fn commit_transition(
+        &self,
+        txn: DatabaseTransaction,
+        order: &Order,
+        next: OrderStatus,
+        event_type: &str,
+        at: DateTime,
+    ) -> AppResult<Order> {
+        Self::transition(&txn, order, next, event_type, at).await?;
+        let updated = WebDatabaseAdapter::order(&txn, order.id)
             .await?
             .ok_or(AppError::NotFound("order"))?;
         txn.commit().await?;
