@@ -2,9 +2,9 @@
 //! `Application::build` binds and `run_until_stopped` serves until SIGTERM/Ctrl-C.
 
 use crate::cache::Cache;
-use crate::cache::keys::Keys;
+use crate::cache::keys::{self, Keys};
 use crate::cache::l1::L1;
-use crate::cache::store::{KvStore, MemoryStore, RedisStore};
+use crate::cache::store::{MemoryStore, RedisStore};
 use crate::config::{Config, Storage, expose};
 use crate::db::{self, Databases};
 use crate::identity::mailer::{Mailer, OutboxMailer};
@@ -42,35 +42,33 @@ pub struct WebStack {
     pub analytics: Arc<AnalyticsService>,
 }
 
-/// Builds the store the configuration asks for.
-pub fn create_store(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
-    Ok(match &config.storage {
-        Storage::Embedded { .. } => Arc::new(MemoryStore::new()),
-        Storage::External { redis_url, .. } => {
-            Arc::new(RedisStore::new(expose(redis_url), config.redis_pool_size)?)
-        }
-    })
+/// The cache the configuration asks for: the in-process store for the embedded default,
+/// else Redis.
+pub fn create_cache(config: &Config) -> anyhow::Result<Arc<Cache>> {
+    match &config.storage {
+        Storage::Embedded { .. } => Ok(Arc::new(Cache::new(Arc::new(MemoryStore::new())))),
+        Storage::External { redis_url, .. } => redis_cache(
+            expose(redis_url),
+            config.redis_pool_size,
+            &config.key_prefix,
+        ),
+    }
 }
 
-/// The cache facade: over Redis with local copies kept coherent by pub/sub (the listener
-/// is spawned here), over the in-process store as it is.
-pub fn create_cache(config: &Config, store: Arc<dyn KvStore>) -> anyhow::Result<Arc<Cache>> {
-    Ok(Arc::new(match &config.storage {
-        Storage::Embedded { .. } => Cache::new(store),
-        Storage::External { redis_url, .. } => {
-            let l1 = Arc::new(L1::new(&config.key_prefix));
-            let client = redis::Client::open(expose(redis_url))?;
-            tokio::spawn(l1.clone().listen(client));
-            Cache::with_l1(store, l1)
-        }
-    }))
+/// A cache over the Redis at `url` (a bb8 pool of `pool_size`), with in-process copies kept
+/// coherent by pub/sub; the listener task is spawned here.
+pub fn redis_cache(url: &str, pool_size: u32, key_prefix: &str) -> anyhow::Result<Arc<Cache>> {
+    let store = Arc::new(RedisStore::new(url, pool_size)?);
+    let l1 = Arc::new(L1::new(keys::invalidation_channel(key_prefix)));
+    tokio::spawn(l1.clone().listen(redis::Client::open(url)?));
+    Ok(Arc::new(Cache::with_l1(store, l1)))
 }
 
 /// The plan's `createWebStack`: connects, migrates and wires the web context.
 pub async fn create_web_stack(config: &Config) -> anyhow::Result<WebStack> {
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
-    let cache = create_cache(config, create_store(config)?)?;
+    let cache = create_cache(config)?;
     Ok(assemble_web_stack(
         config,
         dbs,

@@ -25,6 +25,12 @@ pub const ORDERS_TTL: Duration = Duration::from_secs(30 * 60);
 /// `cache:…:analytics:daily…` lives 15 min.
 pub const ANALYTICS_TTL: Duration = Duration::from_secs(15 * 60);
 
+/// The pub/sub channel on which server instances tell each other which keys to drop from
+/// their in-process copies (shared by every context).
+pub fn invalidation_channel(prefix: &str) -> String {
+    format!("{prefix}cache-invalidation")
+}
+
 /// Builds the keys of one application context.
 #[derive(Clone, Debug)]
 pub struct Keys {

@@ -40,14 +40,14 @@ pub struct L1 {
 }
 
 impl L1 {
-    /// An L1 publishing and listening on `{prefix}cache-invalidation`.
-    pub fn new(prefix: &str) -> Self {
+    /// An L1 publishing and listening on `channel` (`keys::invalidation_channel`).
+    pub fn new(channel: String) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             subscribed: AtomicBool::new(false),
             instance: uuid::Uuid::new_v4().simple().to_string(),
-            channel: format!("{prefix}cache-invalidation"),
+            channel,
         }
     }
 
@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     fn subscribed() -> L1 {
-        let l1 = L1::new("");
+        let l1 = L1::new("test".into());
         l1.reset(true);
         l1
     }

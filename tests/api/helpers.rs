@@ -725,18 +725,16 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         Storage::Embedded { .. } => {
             let dbs = exchanger::db::connect(&config).await.expect("databases");
             exchanger::db::migrate(&dbs).await.expect("migrations");
-            let store = exchanger::cache::store::RedisStore::new(redis_url, config.redis_pool_size)
-                .expect("redis store");
-            let l1 = std::sync::Arc::new(exchanger::cache::l1::L1::new(&config.key_prefix));
-            tokio::spawn(
-                l1.clone()
-                    .listen(redis::Client::open(redis_url).expect("redis URL")),
-            );
-            let cache = exchanger::cache::Cache::with_l1(std::sync::Arc::new(store), l1);
+            let cache = exchanger::startup::redis_cache(
+                redis_url,
+                config.redis_pool_size,
+                &config.key_prefix,
+            )
+            .expect("redis cache");
             let stack = exchanger::startup::assemble_web_stack(
                 &config,
                 dbs,
-                std::sync::Arc::new(cache),
+                cache,
                 std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
             );
             Application::with_stack(stack)
