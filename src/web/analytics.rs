@@ -88,14 +88,10 @@ impl AnalyticsService {
         }
     }
 
-    /// Drops today's cached analytics; called after every commit that recorded an event.
-    pub async fn invalidate_today(&self) {
-        self.cache.invalidate(&self.today_key()).await;
-    }
-
-    /// The key of today's (UTC) analytics, which every recorded event makes stale.
-    pub fn today_key(&self) -> String {
-        self.keys.daily_analytics(now().date_naive())
+    /// The key of the report an event recorded at `at` belongs to (its UTC day), which
+    /// that event makes stale.
+    pub fn day_key(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        self.keys.daily_analytics(at.date_naive())
     }
 
     /// Counts and volumes of `date` (UTC).
@@ -215,11 +211,12 @@ impl IdentityEvents for AnalyticsService {
     ) {
         // The identity change is committed in the other database already; this record is
         // best effort (there is no transaction spanning both databases).
+        let at = now();
         let result =
-            WebDatabaseAdapter::record_event(self.adapter.conn(), user_id, event_type, data, now())
+            WebDatabaseAdapter::record_event(self.adapter.conn(), user_id, event_type, data, at)
                 .await;
         match result {
-            Ok(()) => self.invalidate_today().await,
+            Ok(()) => self.cache.invalidate(&self.day_key(at)).await,
             Err(err) => {
                 tracing::error!(error = %err, event_type, "could not record analytics event")
             }

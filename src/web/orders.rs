@@ -151,10 +151,11 @@ impl OrderService {
         }
     }
 
-    /// Drops what a write to `user_id`'s orders or payments made stale.
-    pub async fn invalidate(&self, user_id: Uuid) {
+    /// Drops what a write to `user_id`'s orders or payments at `at` made stale: the first
+    /// page of their orders and the analytics of that UTC day.
+    pub async fn invalidate(&self, user_id: Uuid, at: DateTime) {
         self.cache
-            .invalidate_all([self.keys.orders(user_id), self.analytics.today_key()])
+            .invalidate_all([self.keys.orders(user_id), self.analytics.day_key(at)])
             .await;
     }
 
@@ -217,7 +218,7 @@ impl OrderService {
             event,
         )
         .await?;
-        self.invalidate(user_id).await;
+        self.invalidate(user_id, at).await;
         created.try_into()
     }
 
@@ -363,7 +364,7 @@ impl OrderService {
         let order = Self::lock_own(&txn, Some(user_id), id).await?;
         if Self::expire_if_due(&txn, &order, at).await? {
             txn.commit().await?;
-            self.invalidate(user_id).await;
+            self.invalidate(user_id, at).await;
             return Err(AppError::conflict("the order has expired"));
         }
         if order.status == OrderStatus::Pending
@@ -414,7 +415,7 @@ impl OrderService {
             .await?
             .ok_or(AppError::NotFound("order"))?;
         txn.commit().await?;
-        self.invalidate(order.user_id).await;
+        self.invalidate(order.user_id, at).await;
         updated.try_into()
     }
 
@@ -428,7 +429,7 @@ impl OrderService {
             let order = Self::lock_own(&txn, None, id).await?;
             if Self::expire_if_due(&txn, &order, at).await? {
                 txn.commit().await?;
-                self.invalidate(order.user_id).await;
+                self.invalidate(order.user_id, at).await;
                 expired += 1;
             }
         }

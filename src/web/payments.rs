@@ -150,7 +150,7 @@ impl PaymentService {
         }
         if OrderService::expire_if_due(&txn, &order, at).await? {
             txn.commit().await?;
-            self.orders.invalidate(user_id).await;
+            self.orders.invalidate(user_id, at).await;
             return Err(AppError::conflict("the order has expired"));
         }
         if order.status != OrderStatus::Pending {
@@ -212,7 +212,7 @@ impl PaymentService {
         )
         .await?;
         txn.commit().await?;
-        self.orders.invalidate(user_id).await;
+        self.orders.invalidate(user_id, at).await;
         payment.try_into()
     }
 
@@ -275,7 +275,7 @@ impl PaymentService {
             .await?
             .ok_or(AppError::NotFound("payment"))?;
         txn.commit().await?;
-        self.orders.invalidate(order.user_id).await;
+        self.orders.invalidate(order.user_id, at).await;
         settled.try_into()
     }
 
