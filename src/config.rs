@@ -104,6 +104,10 @@ pub struct RawConfig {
     /// Minutes an order may stay unpaid before it expires.
     #[arg(long, env = "PAYMENT_WINDOW_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10080))]
     pub payment_window_minutes: u64,
+    /// Seconds between runs of the housekeeping sweeper (expires unpaid orders, deletes
+    /// expired sessions).
+    #[arg(long, env = "SWEEP_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sweep_interval_secs: u64,
     /// Database connections per pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
@@ -262,7 +266,7 @@ impl Config {
             },
             limits: raw.limits,
             key_prefix: String::new(),
-            sweep_interval: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(raw.sweep_interval_secs),
         })
     }
 
