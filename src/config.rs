@@ -269,11 +269,6 @@ impl Config {
             sweep_interval: Duration::from_secs(raw.sweep_interval_secs),
         })
     }
-
-    /// Whether this configuration runs on the embedded default.
-    pub fn is_embedded(&self) -> bool {
-        matches!(self.storage, Storage::Embedded { .. })
-    }
 }
 
 fn check_url(name: &str, url: &str, schemes: &[&str]) -> Result<(), String> {

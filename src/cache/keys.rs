@@ -53,11 +53,6 @@ impl Keys {
         Self::new(self.prefix.clone(), ctx)
     }
 
-    /// The context these keys belong to.
-    pub fn context(&self) -> ApplicationContext {
-        self.ctx
-    }
-
     /// `{prefix}{namespace}:{ctx}:{rest}`: the shape of `cache:` and `limit:` keys.
     fn key(&self, namespace: &str, rest: std::fmt::Arguments<'_>) -> String {
         format!("{}{namespace}:{}:{rest}", self.prefix, self.ctx.as_str())

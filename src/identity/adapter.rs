@@ -33,11 +33,6 @@ impl ContextualIdentityAdapter {
         self.ctx
     }
 
-    /// The connection.
-    pub fn conn(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Creates a user; a taken email is `CONFLICT`.
     pub async fn create_user(
         &self,

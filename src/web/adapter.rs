@@ -30,11 +30,6 @@ impl WebDatabaseAdapter {
         &self.db
     }
 
-    /// The backend, for the few places SQL differs.
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
-    }
-
     /// Serialises writers of one currency pair until the transaction ends. SQLite needs
     /// nothing: its write transactions (`IMMEDIATE`) are already serial.
     pub async fn lock_pair(conn: &impl ConnectionTrait, pair: &CurrencyPair) -> Result<(), DbErr> {
