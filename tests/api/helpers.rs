@@ -243,6 +243,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(&config)
         .await
         .expect("application starts");
+    serve(app, config, resources)
+}
+
+/// Runs a built application in the background until the returned `TestApp` is dropped.
+fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
     let port = app.port();
     let stack = app.stack().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -742,24 +747,5 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
                 .expect("application starts")
         }
     };
-    let port = app.port();
-    let stack = app.stack().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: new_client(),
-        stack,
-        config,
-        stop: Some(stop),
-        server: Some(server),
-        _resources: resources,
-    }
+    serve(app, config, resources)
 }
