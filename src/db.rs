@@ -2,11 +2,12 @@
 //! default; both migrators.
 
 use crate::config::{Config, Storage, expose};
+use crate::error::{AppError, AppResult, ResultExt};
 use anyhow::Context as _;
 use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
-    TransactionOptions,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,4 +129,19 @@ pub fn write_txn() -> TransactionOptions {
 pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl<T> ResultExt<T> for Result<T, DbErr> {
+    fn on_unique(self, f: impl FnOnce() -> AppError) -> AppResult<T> {
+        self.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => f(),
+            _ => AppError::from(e),
+        })
+    }
 }

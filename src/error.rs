@@ -61,12 +61,6 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
-impl From<sea_orm::DbErr> for AppError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
-    }
-}
-
 impl From<tokio::task::JoinError> for AppError {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::internal(err)
@@ -76,17 +70,9 @@ impl From<tokio::task::JoinError> for AppError {
 /// Convenience result alias.
 pub type AppResult<T> = Result<T, AppError>;
 
-/// Turns a unique-constraint violation into a chosen error where the query is written.
+/// Turns a unique-constraint violation into a chosen error where the query is written
+/// (implemented for database results in `db.rs`).
 pub trait ResultExt<T> {
     /// Maps a unique violation to `f()`; every other database error stays internal.
     fn on_unique(self, f: impl FnOnce() -> AppError) -> AppResult<T>;
-}
-
-impl<T> ResultExt<T> for Result<T, sea_orm::DbErr> {
-    fn on_unique(self, f: impl FnOnce() -> AppError) -> AppResult<T> {
-        self.map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => f(),
-            _ => AppError::from(e),
-        })
-    }
 }

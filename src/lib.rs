@@ -4,10 +4,14 @@
 pub mod cache;
 /// Command line.
 pub mod cli;
+/// The one clock.
+pub mod clock;
 /// Configuration from the environment.
 pub mod config;
 /// Application contexts.
 pub mod context;
+/// The session cookie.
+pub mod cookies;
 /// Database connections and migrations.
 pub mod db;
 /// Validated domain types.
@@ -20,7 +24,9 @@ pub mod graphql;
 pub mod http;
 /// Accounts, sessions and permissions.
 pub mod identity;
-/// Building and running the server.
+/// The web stack: every adapter and service, built once per process.
+pub mod stack;
+/// Running the server.
 pub mod startup;
 /// Logging.
 pub mod telemetry;

@@ -4,9 +4,9 @@ use clap::Parser;
 use exchanger::cli::{Cli, Command, PermissionArgs, RatesCommand};
 use exchanger::config::Config;
 use exchanger::context::ApplicationContext;
-use exchanger::domain::{CurrencyPair, Email, Money, Permission};
-use exchanger::startup::{Application, create_web_stack};
-use exchanger::web::rates::NewRate;
+use exchanger::domain::{CurrencyPair, Email, Money, NewRate, Permission};
+use exchanger::stack::create_web_stack;
+use exchanger::startup::Application;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -85,7 +85,8 @@ async fn permission(mut config: Config, args: PermissionArgs, grant: bool) -> an
         .users
         .adapter()
         .user_by_email(email.as_str())
-        .await?
+        .await
+        .map_err(user_error)?
         .ok_or_else(|| anyhow::anyhow!("no user with email {}", email.as_str()))?;
     let changed = if grant {
         stack.users.grant(user.id, &permission).await

@@ -7,4 +7,4 @@ pub mod identity;
 mod money;
 pub mod web;
 
-pub use money::ExactDecimal;
+pub use money::{ExactDecimal, MONEY_SCALE};

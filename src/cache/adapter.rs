@@ -1,22 +1,12 @@
 //! `ContextualRedisAdapter`: the session and user-cache entries of one application context
-//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`), and its
-//! failed-login counters (SPEC §4).
+//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`).
 
 use super::keys::{Keys, SESSION_TTL, USER_TTL};
 use super::{Cache, FillToken};
-use crate::identity::{AuthUser, SessionRecord};
+use crate::context::ApplicationContext;
+use crate::domain::{AuthUser, SessionRecord};
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
-
-/// A failed-login counter of one context (SPEC §4: limited per account and per client).
-#[derive(Clone, Copy, Debug)]
-pub enum LoginCounter<'a> {
-    /// Failures for one (normalised) email.
-    Account(&'a str),
-    /// Failures from one client address.
-    Address(&'a str),
-}
 
 /// Store access for the identity entries of one context.
 #[derive(Clone)]
@@ -65,7 +55,7 @@ impl ContextualRedisAdapter {
         sessions: impl IntoIterator<Item = (String, String)>,
     ) {
         for (ctx, hash) in sessions {
-            match ctx.parse::<crate::context::ApplicationContext>() {
+            match ctx.parse::<ApplicationContext>() {
                 Ok(ctx) => {
                     self.cache
                         .invalidate(&self.keys.for_context(ctx).session(&hash))
@@ -78,7 +68,7 @@ impl ContextualRedisAdapter {
 
     /// Drops the cached user in every context (email or password changed).
     pub async fn invalidate_user_everywhere(&self, id: Uuid) {
-        for ctx in crate::context::ApplicationContext::ALL {
+        for ctx in ApplicationContext::ALL {
             self.cache
                 .invalidate(&self.keys.for_context(ctx).user(id))
                 .await;
@@ -100,43 +90,5 @@ impl ContextualRedisAdapter {
     /// Drops the cached user (permissions, password or email status changed).
     pub async fn invalidate_user(&self, id: Uuid) {
         self.cache.invalidate(&self.keys.user(id)).await;
-    }
-
-    fn counter_key(&self, counter: LoginCounter<'_>) -> String {
-        match counter {
-            // No account has a longer email; hashing keeps a huge one out of the key.
-            LoginCounter::Account(email) if email.len() > 255 => self
-                .keys
-                .login_failures_account(&crate::identity::token::sha256_hex(email)),
-            LoginCounter::Account(email) => self.keys.login_failures_account(email),
-            LoginCounter::Address(ip) => self.keys.login_failures_ip(ip),
-        }
-    }
-
-    /// Counts a login attempt against `counter` *before* the password is checked, with one
-    /// atomic increment, so a burst of concurrent guesses cannot all pass a check made
-    /// before any of them was counted. Over `limit`, returns how long to wait.
-    pub async fn take_login_attempt(
-        &self,
-        counter: LoginCounter<'_>,
-        limit: u32,
-        window: Duration,
-    ) -> Result<(), Duration> {
-        let (count, left) = self.cache.incr(&self.counter_key(counter), window).await;
-        if count > i64::from(limit) {
-            return Err(left.max(Duration::from_secs(1)));
-        }
-        Ok(())
-    }
-
-    /// Gives back an attempt taken by `take_login_attempt` that did not fail (it
-    /// succeeded, or another limit refused it before the password was checked).
-    pub async fn return_login_attempt(&self, counter: LoginCounter<'_>, window: Duration) {
-        self.cache.add(&self.counter_key(counter), -1, window).await;
-    }
-
-    /// Forgets the failures of `counter` (after a successful login).
-    pub async fn clear_login_failures(&self, counter: LoginCounter<'_>) {
-        self.cache.reset(&self.counter_key(counter)).await;
     }
 }

@@ -1,5 +1,5 @@
 //! A short-lived in-process copy of hot store entries (sessions, users, rates) in front of
-//! Redis, kept coherent across server instances by Redis pub/sub.
+//! Redis, kept coherent across server instances by Redis pub/sub (`redis.rs` listens).
 //!
 //! Why: one Redis round trip per request costs most of a small request's time. The rules:
 //! - The L1 is used only while this process is subscribed to the invalidation channel;
@@ -10,7 +10,6 @@
 //!   epoch counter, bumped on every removal, must be unchanged between read and insert.
 //! - Entries live at most `TTL` anyway.
 
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,39 +29,17 @@ struct Entry {
     expires_at: Instant,
 }
 
-/// The local copy.
+/// The local copy. Unused until the listener reports a subscription.
+#[derive(Default)]
 pub struct L1 {
     map: Mutex<HashMap<String, Entry>>,
     epoch: AtomicU64,
     subscribed: AtomicBool,
-    instance: String,
-    channel: String,
 }
 
 impl L1 {
-    /// An L1 publishing and listening on `channel` (`keys::invalidation_channel`).
-    pub fn new(channel: String) -> Self {
-        Self {
-            map: Mutex::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
-            subscribed: AtomicBool::new(false),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
-            channel,
-        }
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The invalidation channel.
-    pub fn channel(&self) -> &str {
-        &self.channel
-    }
-
-    /// The message telling other instances to drop `key`.
-    pub fn message(&self, key: &str) -> String {
-        format!("{} {key}", self.instance)
     }
 
     /// The epoch to hand back to `insert`, or `None` while the L1 is not usable.
@@ -112,43 +89,12 @@ impl L1 {
         map.remove(key);
     }
 
-    fn reset(&self, subscribed: bool) {
+    /// Empties the copy and marks it usable (`subscribed`) or bypassed.
+    pub fn reset(&self, subscribed: bool) {
         let mut map = self.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         map.clear();
         self.subscribed.store(subscribed, Ordering::Release);
-    }
-
-    /// Listens for invalidations from other instances until the process ends, reconnecting
-    /// after failures. Spawned once by `startup`.
-    pub async fn listen(self: Arc<Self>, client: redis::Client) {
-        loop {
-            match client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
-                    Ok(()) => {
-                        self.reset(true);
-                        let mut messages = pubsub.on_message();
-                        while let Some(msg) = messages.next().await {
-                            let Ok(payload) = msg.get_payload::<String>() else {
-                                continue;
-                            };
-                            match payload.split_once(' ') {
-                                Some((from, _)) if from == self.instance => {}
-                                Some((_, key)) => self.remove(key),
-                                None => self.reset(true),
-                            }
-                        }
-                        tracing::warn!("cache invalidation channel closed; local cache off");
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot subscribe to cache invalidations")
-                    }
-                },
-                Err(err) => tracing::debug!(error = %err, "cannot connect for cache invalidations"),
-            }
-            self.reset(false);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
     }
 }
 
@@ -157,7 +103,7 @@ mod tests {
     use super::*;
 
     fn subscribed() -> L1 {
-        let l1 = L1::new("test".into());
+        let l1 = L1::default();
         l1.reset(true);
         l1
     }

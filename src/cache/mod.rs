@@ -1,28 +1,31 @@
 //! Caches over the store (SPEC §1): keys, the store interface, and `Cache`, the facade
-//! every service uses.
+//! every service uses. The facade only caches; counters live in `counters.rs`.
 //!
 //! Rules the facade enforces, so call sites cannot get them wrong:
 //! - A read that fails, or that finds a tombstone, is a miss; the caller reads the database.
-//! - A reader refills with `fill` (set-if-absent), a writer replaces with `put` or drops with
-//!   `invalidate`, which leaves a short tombstone: a reader that read the database before the
-//!   write cannot put the old value back afterwards.
+//! - A reader refills with `fill` (set-if-unchanged), a writer replaces with `put` or drops
+//!   with `invalidate`, which leaves a short tombstone: a reader that read the database before
+//!   the write cannot put the old value back afterwards.
 //! - When the store is unreachable, an invalidation is remembered in this process and retried;
 //!   until it lands, reads of that key are misses. So a session revoked while Redis was down
 //!   is refused at once and stays refused when Redis returns with its old entry.
-//! - After a failure the store is skipped for a moment (a simple circuit breaker), so an outage
-//!   costs one timeout, not one per request.
+//! - After a failure the store is skipped for a moment (`breaker.rs`).
 
 pub mod adapter;
+pub mod breaker;
+pub mod counters;
 pub mod keys;
 pub mod l1;
+pub mod redis;
 pub mod store;
 
+use breaker::Breaker;
 use l1::L1;
 use serde::{Serialize, de::DeserializeOwned};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use store::{KvStore, MemoryStore};
+use std::time::Duration;
+use store::KvStore;
 
 /// Prefix of the value stored in place of one that was just invalidated. Each tombstone is
 /// unique, so a refill can tell "the tombstone I saw" from "a newer one".
@@ -40,72 +43,47 @@ fn new_tombstone() -> String {
 }
 
 /// What a reader saw in the store on a miss: the only state its refill may replace.
-/// `FillToken::NONE` (store unreachable, invalidation pending) never fills.
 #[derive(Clone, Debug)]
-pub struct FillToken(Option<Option<Arc<str>>>);
+pub enum FillToken {
+    /// Never fill: the store was unreachable or an invalidation of the key is pending.
+    Never,
+    /// The key was empty: fill only while it still is (also for an entry that cannot exist
+    /// yet, such as a session just created).
+    Absent,
+    /// The key held this value (a tombstone or an undecodable entry): fill only while it
+    /// still does.
+    Holds(Arc<str>),
+}
 
 impl FillToken {
-    /// A token that never fills.
-    pub const NONE: FillToken = FillToken(None);
-
-    /// For an entry that cannot exist yet (e.g. a session just created): fills only an
-    /// empty key.
-    pub fn absent() -> Self {
-        Self(Some(None))
+    fn expected(&self) -> Option<Option<&str>> {
+        match self {
+            Self::Never => None,
+            Self::Absent => Some(None),
+            Self::Holds(raw) => Some(Some(raw)),
+        }
     }
 }
-/// How long the store is skipped after a failure.
-const BREAKER_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// The cache facade. Cheap to share (`Arc`).
 pub struct Cache {
     store: Arc<dyn KvStore>,
-    /// Counters fall back here while the store is down, so rate limits still hold.
-    local: MemoryStore,
-    state: Mutex<BreakerState>,
+    breaker: Arc<Breaker>,
+    /// Keys whose invalidation could not reach the store yet.
+    pending: Mutex<HashSet<String>>,
     /// Local copies in front of a shared store (Redis only).
     l1: Option<Arc<L1>>,
 }
 
-#[derive(Default)]
-struct BreakerState {
-    open_until: Option<Instant>,
-    /// Invalidations that could not reach the store yet.
-    pending: HashMap<String, ()>,
-}
-
 impl Cache {
-    /// A facade over `store`.
-    pub fn new(store: Arc<dyn KvStore>) -> Self {
+    /// A facade over `store`, skipping it while `breaker` is open, with `l1` in front of it
+    /// when the store is shared by several instances.
+    pub fn new(store: Arc<dyn KvStore>, breaker: Arc<Breaker>, l1: Option<Arc<L1>>) -> Self {
         Self {
             store,
-            local: MemoryStore::new(),
-            state: Mutex::new(BreakerState::default()),
-            l1: None,
-        }
-    }
-
-    /// A facade over a shared `store` with local copies kept coherent by `l1`'s channel.
-    pub fn with_l1(store: Arc<dyn KvStore>, l1: Arc<L1>) -> Self {
-        Self {
-            l1: Some(l1),
-            ..Self::new(store)
-        }
-    }
-
-    /// Writes `value` (a tombstone or a new entry) and tells other instances to drop
-    /// their local copy of `key`.
-    async fn write_shared(&self, keys: &[&str], value: &str, ttl: Duration) -> anyhow::Result<()> {
-        let entries: Vec<(&str, &str)> = keys.iter().map(|k| (*k, value)).collect();
-        match &self.l1 {
-            Some(l1) => {
-                let messages: Vec<String> = keys.iter().map(|k| l1.message(k)).collect();
-                keys.iter().for_each(|k| l1.remove(k));
-                self.store
-                    .set_and_publish(&entries, ttl, l1.channel(), &messages)
-                    .await
-            }
-            None => self.store.set_and_publish(&entries, ttl, "", &[]).await,
+            breaker,
+            pending: Mutex::new(HashSet::new()),
+            l1,
         }
     }
 
@@ -114,49 +92,59 @@ impl Cache {
         &self.store
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn is_open(&self) -> bool {
-        self.lock().open_until.is_some_and(|t| Instant::now() < t)
+    /// Sets each key to `value` in the store, unless the breaker skips it; `false` when
+    /// the write did not land.
+    async fn store_all(&self, keys: &[&str], value: &str, ttl: Duration) -> bool {
+        if self.breaker.is_open() {
+            return false;
+        }
+        let entries: Vec<(&str, &str)> = keys.iter().map(|k| (*k, value)).collect();
+        match self.store.set_many(&entries, ttl).await {
+            Ok(()) => true,
+            Err(err) => {
+                self.breaker.trip(&err);
+                false
+            }
+        }
     }
 
-    fn trip(&self, err: &anyhow::Error) {
-        tracing::warn!(error = %format!("{err:#}"), "store unreachable; bypassing caches");
-        metrics::counter!("exchanger_store_errors_total").increment(1);
-        self.lock().open_until = Some(Instant::now() + BREAKER_COOLDOWN);
+    /// Writes `value` (a tombstone or a new entry) to each key, after dropping the local
+    /// copies; when that fails the keys stay pending until a retry lands, since the store
+    /// may still hold their old values.
+    async fn write(&self, keys: &[&str], value: &str, ttl: Duration) {
+        if let Some(l1) = &self.l1 {
+            keys.iter().for_each(|k| l1.remove(k));
+        }
+        if !self.store_all(keys, value, ttl).await {
+            let mut pending = self.pending();
+            keys.iter().for_each(|k| {
+                pending.insert((*k).to_owned());
+            });
+        }
     }
 
     /// Retries remembered invalidations; returns whether none is left.
     async fn flush_pending(&self) -> bool {
         let keys: Vec<String> = {
-            let state = self.lock();
-            if state.pending.is_empty() {
+            let pending = self.pending();
+            if pending.is_empty() {
                 return true;
             }
-            state.pending.keys().cloned().collect()
+            pending.iter().cloned().collect()
         };
-        if self.is_open() {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        if !self.store_all(&refs, &new_tombstone(), TOMBSTONE_TTL).await {
             return false;
         }
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        match self
-            .write_shared(&refs, &new_tombstone(), TOMBSTONE_TTL)
-            .await
-        {
-            Ok(()) => {
-                let mut state = self.lock();
-                keys.iter().for_each(|k| {
-                    state.pending.remove(k);
-                });
-                true
-            }
-            Err(err) => {
-                self.trip(&err);
-                false
-            }
-        }
+        let mut pending = self.pending();
+        keys.iter().for_each(|k| {
+            pending.remove(k);
+        });
+        true
     }
 
     /// Reads a JSON entry; any failure is a miss. The token says what the store held, so
@@ -165,11 +153,11 @@ impl Cache {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        if !self.flush_pending().await && self.lock().pending.contains_key(key) {
-            return (None, FillToken::NONE);
+        if !self.flush_pending().await && self.pending().contains(key) {
+            return (None, FillToken::Never);
         }
-        if self.is_open() {
-            return (None, FillToken::NONE);
+        if self.breaker.is_open() {
+            return (None, FillToken::Never);
         }
         let epoch = match &self.l1 {
             Some(l1) => {
@@ -180,7 +168,7 @@ impl Cache {
                         Some(value) => Some(value.clone()),
                         None => serde_json::from_str(&raw).ok(),
                     };
-                    return (value, FillToken(Some(Some(raw))));
+                    return (value, FillToken::Holds(raw));
                 }
                 l1.begin_read()
             }
@@ -196,20 +184,24 @@ impl Cache {
                         let decoded: l1::Decoded = Arc::new(T::clone(&value));
                         l1.insert(key, raw.clone(), decoded, l1::TTL, epoch);
                     }
-                    (Some(value), FillToken(Some(Some(raw))))
+                    (Some(value), FillToken::Holds(raw))
                 }
                 Err(err) => {
                     tracing::warn!(key, error = %err, "undecodable cache entry");
-                    (None, FillToken(Some(Some(raw.into()))))
+                    (None, FillToken::Holds(raw.into()))
                 }
             },
-            Ok(seen) => {
+            Ok(Some(tombstone)) => {
                 metrics::counter!("exchanger_cache_misses_total").increment(1);
-                (None, FillToken(Some(seen.map(Into::into))))
+                (None, FillToken::Holds(tombstone.into()))
+            }
+            Ok(None) => {
+                metrics::counter!("exchanger_cache_misses_total").increment(1);
+                (None, FillToken::Absent)
             }
             Err(err) => {
-                self.trip(&err);
-                (None, FillToken::NONE)
+                self.breaker.trip(&err);
+                (None, FillToken::Never)
             }
         }
     }
@@ -218,39 +210,28 @@ impl Cache {
     /// A write in between (a new value or a fresh tombstone) makes the refill a no-op, so
     /// an old database read can never overwrite what a write left.
     pub async fn fill<T: Serialize>(&self, key: &str, token: FillToken, value: &T, ttl: Duration) {
-        let FillToken(Some(expected)) = token else {
+        let Some(expected) = token.expected() else {
             return;
         };
-        if self.is_open() || ttl.is_zero() || self.lock().pending.contains_key(key) {
+        if self.breaker.is_open() || ttl.is_zero() || self.pending().contains(key) {
             return;
         }
         let Ok(raw) = serde_json::to_string(value) else {
             return;
         };
-        if let Err(err) = self.store.set_if(key, expected.as_deref(), &raw, ttl).await {
-            self.trip(&err);
+        if let Err(err) = self.store.set_if(key, expected, &raw, ttl).await {
+            self.breaker.trip(&err);
         }
     }
 
     /// Replaces the entry with the value a write just committed.
     pub async fn put<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
-        let Ok(raw) = serde_json::to_string(value) else {
-            return self.invalidate(key).await;
-        };
-        if ttl.is_zero() {
-            return self.invalidate(key).await;
-        }
-        if !self.is_open() {
-            match self.write_shared(&[key], &raw, ttl).await {
-                Ok(()) => return,
-                Err(err) => self.trip(&err),
+        match serde_json::to_string(value) {
+            Ok(raw) if !ttl.is_zero() => {
+                self.write(&[key], &raw, ttl).await;
             }
+            _ => self.invalidate(key).await,
         }
-        if let Some(l1) = &self.l1 {
-            l1.remove(key);
-        }
-        // The old value may still be in the store: treat it as invalidated until we can say so.
-        self.lock().pending.insert(key.to_owned(), ());
     }
 
     /// Drops the entry (leaves a tombstone). Never fails: an unreachable store is retried.
@@ -258,71 +239,23 @@ impl Cache {
         self.invalidate_all([key.to_owned()]).await;
     }
 
-    /// Drops several entries in one round trip (a tombstone each, and one message each to
-    /// other instances). Never fails: an unreachable store is retried later.
+    /// Drops several entries in one round trip (a tombstone each, and one announcement each
+    /// to other instances). Never fails: an unreachable store is retried later.
     pub async fn invalidate_all(&self, keys: impl IntoIterator<Item = String>) {
         let keys: Vec<String> = keys.into_iter().collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        if let Some(l1) = &self.l1 {
-            refs.iter().for_each(|k| l1.remove(k));
-        }
-        if !self.is_open() {
-            match self
-                .write_shared(&refs, &new_tombstone(), TOMBSTONE_TTL)
-                .await
-            {
-                Ok(()) => return,
-                Err(err) => self.trip(&err),
-            }
-        }
-        let mut state = self.lock();
-        for key in keys {
-            state.pending.insert(key, ());
-        }
-    }
-
-    /// Adds one to a counter with a window; falls back to this process's counter when the
-    /// store is unreachable, so limits keep holding (per process) during an outage.
-    pub async fn incr(&self, key: &str, window: Duration) -> (i64, Duration) {
-        self.add(key, 1, window).await
-    }
-
-    /// Reads a counter and the time left in its window, without counting.
-    pub async fn peek_counter(&self, key: &str, window: Duration) -> (i64, Duration) {
-        self.add(key, 0, window).await
-    }
-
-    async fn add(&self, key: &str, delta: i64, window: Duration) -> (i64, Duration) {
-        if !self.is_open() {
-            match self.store.incr(key, delta, window).await {
-                Ok(v) => return v,
-                Err(err) => self.trip(&err),
-            }
-        }
-        self.local
-            .incr(key, delta, window)
-            .await
-            .unwrap_or((delta, window))
-    }
-
-    /// Resets a counter.
-    pub async fn reset(&self, key: &str) {
-        let _ = self.local.delete(key).await;
-        if !self.is_open()
-            && let Err(err) = self.store.delete(key).await
-        {
-            self.trip(&err);
-        }
+        self.write(&refs, &new_tombstone(), TOMBSTONE_TTL).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store::MemoryStore;
 
     #[tokio::test]
     async fn a_fill_only_replaces_what_its_reader_saw() {
-        let cache = Cache::new(Arc::new(MemoryStore::new()));
+        let cache = Cache::new(Arc::new(MemoryStore::new()), Arc::default(), None);
         let ttl = Duration::from_secs(60);
         let (value, token) = cache.get::<i32>("k").await;
         assert_eq!(value, None);

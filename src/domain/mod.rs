@@ -1,15 +1,24 @@
-//! Domain types, parsed once at the edge and valid by construction (SPEC §4).
+//! Domain types, parsed once at the edge and valid by construction (SPEC §4), and the typed
+//! values the services exchange with the adapters and the caches.
 
+pub mod analytics;
 mod currency;
 mod email;
+mod identity;
 mod money;
 mod order;
 mod password;
 mod permission;
+mod rate;
+pub mod token;
 
+pub use analytics::{DailyAnalytics, NewEvent};
 pub use currency::{CurrencyCode, CurrencyPair};
 pub use email::Email;
-pub use money::{MONEY_SCALE, Money, round_money};
-pub use order::{OrderStatus, PaymentStatus};
+pub use identity::{AuthUser, SessionRecord};
+pub use money::{MONEY_SCALE, Money, convert, round_money};
+pub use order::{NewOrder, NewPayment, Order, OrderStatus, Payment, PaymentStatus};
 pub use password::Password;
 pub use permission::Permission;
+pub use rate::{ExchangeRate, NewRate, Quote};
+pub use token::SessionToken;

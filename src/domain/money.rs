@@ -3,8 +3,9 @@
 use crate::error::AppError;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// Decimal places of every stored amount and rate.
-pub const MONEY_SCALE: u32 = 8;
+/// Decimal places of every stored amount and rate: the scale of the `DECIMAL(18,8)` columns,
+/// defined once with the column type.
+pub use entity::MONEY_SCALE;
 
 /// A strictly positive value with at most 8 decimal places and at most 10 integer digits,
 /// i.e. exactly representable in `DECIMAL(18,8)`.
@@ -38,6 +39,25 @@ impl Money {
     pub fn get(self) -> Decimal {
         self.0
     }
+}
+
+/// `amount × rate` (SPEC §3: rounded half-even to 8 places), or `BAD_USER_INPUT` on `field`
+/// when the result does not fit an order or rounds to nothing. The one conversion behind
+/// both `quote` and `createOrder`.
+pub fn convert(field: &'static str, amount: Money, rate: Decimal) -> Result<Decimal, AppError> {
+    let to_amount = amount
+        .get()
+        .checked_mul(rate)
+        .map(round_money)
+        .filter(|t| *t <= Money::max())
+        .ok_or_else(|| AppError::bad_input(field, "converts to more than an order can hold"))?;
+    if to_amount.is_zero() {
+        return Err(AppError::bad_input(
+            field,
+            "is too small to convert at this rate",
+        ));
+    }
+    Ok(to_amount)
 }
 
 /// SPEC §3: amounts round half-even to 8 places.
@@ -79,5 +99,33 @@ mod tests {
         assert_eq!(round_money(d("0.000000005")).to_string(), "0.00000000");
         assert_eq!(round_money(d("0.000000015")).to_string(), "0.00000002");
         assert_eq!(round_money(d("2")).to_string(), "2.00000000");
+    }
+
+    #[test]
+    fn conversion_rounds_and_refuses_what_no_order_can_hold() {
+        let m = |s: &str| Money::parse("amount", d(s)).unwrap();
+        assert_eq!(
+            convert("amount", m("100.5"), d("41.25")).unwrap(),
+            d("4145.625")
+        );
+        assert_eq!(
+            convert("amount", m("0.00000001"), d("0.5")).unwrap_err_field(),
+            "amount"
+        );
+        assert!(convert("amount", m("9999999999"), d("41.25")).is_err());
+        assert!(convert("amount", m("9999999999.99999999"), d("9999999999.99999999")).is_err());
+    }
+
+    trait ErrField {
+        fn unwrap_err_field(self) -> &'static str;
+    }
+
+    impl ErrField for Result<Decimal, AppError> {
+        fn unwrap_err_field(self) -> &'static str {
+            match self {
+                Err(AppError::BadUserInput { field, .. }) => field,
+                other => panic!("expected bad input, got {other:?}"),
+            }
+        }
     }
 }

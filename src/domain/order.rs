@@ -1,4 +1,12 @@
-//! Order and payment statuses, and the only transitions SPEC §3 allows.
+//! Orders and payments: their statuses, the only transitions SPEC §3 allows, and the values
+//! the services and the web database exchange.
+
+use super::{CurrencyPair, Money};
+use crate::clock::DateTime;
+use crate::error::{AppError, AppResult};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// Status of an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -82,6 +90,147 @@ impl PaymentStatus {
             "failed" => Self::Failed,
             _ => return None,
         })
+    }
+}
+
+/// An order as the API and the cache see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Order id (UUIDv7: ordered by creation).
+    pub id: Uuid,
+    /// Owner (identity user).
+    pub user_id: Uuid,
+    /// Currency sold.
+    pub from_currency: String,
+    /// Currency bought.
+    pub to_currency: String,
+    /// Amount sold.
+    pub amount: Decimal,
+    /// Rate locked at creation.
+    pub exchange_rate: Decimal,
+    /// `amount × exchange_rate`, half-even to 8 places.
+    pub to_amount: Decimal,
+    /// Status.
+    pub status: OrderStatus,
+    /// Sum of succeeded payments.
+    pub paid_amount: Decimal,
+    /// Sum of pending payments.
+    pub pending_amount: Decimal,
+    /// End of the payment window.
+    pub expires_at: DateTime,
+    /// Creation.
+    pub created_at: DateTime,
+    /// Last change.
+    pub updated_at: DateTime,
+}
+
+impl Order {
+    /// What is still unpaid (succeeded payments only).
+    pub fn remaining(&self) -> Decimal {
+        (self.amount - self.paid_amount).max(Decimal::ZERO)
+    }
+
+    /// What a new payment may still cover: neither paid nor pending.
+    pub fn open(&self) -> Decimal {
+        self.amount - self.paid_amount - self.pending_amount
+    }
+
+    /// Whether a pending order's window has passed with no payment pending under it.
+    pub fn is_due(&self, at: DateTime) -> bool {
+        self.status == OrderStatus::Pending
+            && self.expires_at <= at
+            && self.pending_amount.is_zero()
+    }
+}
+
+/// An order to place, priced and validated.
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    /// Id of the new order.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// The pair.
+    pub pair: CurrencyPair,
+    /// Amount sold.
+    pub amount: Money,
+    /// Rate locked into the order.
+    pub rate: Decimal,
+    /// `amount × rate`.
+    pub to_amount: Decimal,
+    /// End of the payment window.
+    pub expires_at: DateTime,
+    /// Creation time.
+    pub created_at: DateTime,
+}
+
+/// A payment as the API sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Payment id.
+    pub id: Uuid,
+    /// The order paid.
+    pub order_id: Uuid,
+    /// Payer.
+    pub user_id: Uuid,
+    /// e.g. `card`.
+    pub payment_method: String,
+    /// Amount.
+    pub amount: Decimal,
+    /// Status.
+    pub status: PaymentStatus,
+    /// The client's idempotency key.
+    pub idempotency_key: String,
+    /// Creation.
+    pub created_at: DateTime,
+}
+
+/// What `createPayment` asks for, validated.
+#[derive(Clone, Debug)]
+pub struct NewPayment {
+    /// The order.
+    pub order_id: Uuid,
+    /// Method, 1–100 characters.
+    pub payment_method: String,
+    /// Amount.
+    pub amount: Money,
+    /// Idempotency key, 1–255 characters.
+    pub idempotency_key: String,
+}
+
+impl NewPayment {
+    /// Validates the free-text fields.
+    pub fn parse(
+        order_id: Uuid,
+        payment_method: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> AppResult<Self> {
+        let method = payment_method.trim();
+        if method.is_empty() || method.chars().count() > 100 {
+            return Err(AppError::bad_input(
+                "input.paymentMethod",
+                "must be 1 to 100 characters",
+            ));
+        }
+        let key = idempotency_key.trim();
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(AppError::bad_input(
+                "input.idempotencyKey",
+                "must be 1 to 255 printable ASCII characters",
+            ));
+        }
+        Ok(Self {
+            order_id,
+            payment_method: method.to_owned(),
+            amount,
+            idempotency_key: key.to_owned(),
+        })
+    }
+
+    /// Whether `existing`, found under the same key, was made by this very request.
+    pub fn is_replayed_by(&self, existing: &Payment) -> bool {
+        existing.order_id == self.order_id && existing.amount == self.amount.get()
     }
 }
 

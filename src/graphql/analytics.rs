@@ -3,9 +3,8 @@
 use super::context::ContextExt;
 use super::guards::RequirePermission;
 use super::types::{DateScalar, DecimalScalar};
-use crate::domain::Permission;
+use crate::domain::{self, Permission};
 use crate::error::AppResult;
-use crate::web::analytics;
 use async_graphql::{Context, Object, SimpleObject};
 
 /// Events of one type.
@@ -43,8 +42,8 @@ pub struct DailyAnalytics {
     pub volumes: Vec<PairVolume>,
 }
 
-impl From<analytics::DailyAnalytics> for DailyAnalytics {
-    fn from(d: analytics::DailyAnalytics) -> Self {
+impl From<domain::DailyAnalytics> for DailyAnalytics {
+    fn from(d: domain::DailyAnalytics) -> Self {
         Self {
             date: DateScalar(d.date),
             events: d
@@ -84,7 +83,7 @@ impl AnalyticsQuery {
         ctx: &Context<'_>,
         date: Option<DateScalar>,
     ) -> AppResult<DailyAnalytics> {
-        let date = date.map_or_else(|| crate::web::now().date_naive(), |d| d.0);
+        let date = date.map_or_else(|| crate::clock::now().date_naive(), |d| d.0);
         Ok(ctx.stack()?.analytics.daily(date).await?.into())
     }
 }

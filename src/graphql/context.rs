@@ -1,8 +1,9 @@
-//! Typed access to what a resolver may need from the GraphQL context.
+//! Typed access to what a resolver may need from the GraphQL context: the stack, the
+//! viewer, the client.
 
 use crate::error::{AppError, AppResult};
 use crate::identity::{ClientInfo, Viewer};
-use crate::startup::WebStack;
+use crate::stack::WebStack;
 use async_graphql::Context;
 
 /// Helpers on the resolver context (no `data_unchecked`).

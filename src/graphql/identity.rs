@@ -3,9 +3,10 @@
 use super::context::ContextExt;
 use super::guards::{RequirePermission, RequireSession};
 use super::types::{AuthPayload, Session, User};
+use crate::cookies::{clear_session_cookie, session_cookie};
 use crate::domain::{Email, Password, Permission};
 use crate::error::{AppError, AppResult};
-use crate::http::auth::{clear_cookie, session_cookie};
+use crate::identity::SignedIn;
 use async_graphql::{Context, ID, InputObject, Object};
 use uuid::Uuid;
 
@@ -50,9 +51,9 @@ impl IdentityQuery {
         let sessions = ctx.stack()?.users.sessions(viewer).await?;
         Ok(sessions
             .into_iter()
-            .map(|view| Session {
-                current: view.id == viewer.session.id,
-                view,
+            .map(|stored| Session {
+                current: stored.record.id == viewer.session.id,
+                stored,
             })
             .collect())
     }
@@ -62,12 +63,18 @@ impl IdentityQuery {
 #[derive(Default)]
 pub struct IdentityMutation;
 
-fn set_cookie(ctx: &Context<'_>, payload: &crate::identity::SignedIn) -> AppResult<()> {
+fn set_cookie(ctx: &Context<'_>, payload: &SignedIn) -> AppResult<()> {
     let secure = ctx.stack()?.config.cookie_secure;
     ctx.append_http_header(
         axum::http::header::SET_COOKIE,
         session_cookie(payload.token.expose(), payload.expires_at, secure),
     );
+    Ok(())
+}
+
+fn clear_cookie(ctx: &Context<'_>) -> AppResult<()> {
+    let secure = ctx.stack()?.config.cookie_secure;
+    ctx.append_http_header(axum::http::header::SET_COOKIE, clear_session_cookie(secure));
     Ok(())
 }
 
@@ -100,8 +107,7 @@ impl IdentityMutation {
 
     /// Ends the current session and clears the cookie.
     async fn logout(&self, ctx: &Context<'_>) -> AppResult<bool> {
-        let secure = ctx.stack()?.config.cookie_secure;
-        ctx.append_http_header(axum::http::header::SET_COOKIE, clear_cookie(secure));
+        clear_cookie(ctx)?;
         let Some(viewer) = ctx.viewer() else {
             return Ok(false);
         };
@@ -114,8 +120,7 @@ impl IdentityMutation {
     async fn logout_all(&self, ctx: &Context<'_>) -> AppResult<i32> {
         let viewer = ctx.require_viewer()?;
         let n = ctx.stack()?.users.logout_all(viewer).await?;
-        let secure = ctx.stack()?.config.cookie_secure;
-        ctx.append_http_header(axum::http::header::SET_COOKIE, clear_cookie(secure));
+        clear_cookie(ctx)?;
         Ok(n)
     }
 

@@ -1,9 +1,10 @@
-//! DataLoaders (issue 4): one batched query per relation per request, cached per request so
-//! a list can prime them with what it already read.
+//! DataLoaders: one batched query per relation per request, cached per request so a list
+//! can prime them with what it already read.
 
+use super::context::ContextExt;
+use crate::domain::{Order, Payment};
 use crate::error::{AppError, AppResult};
-use crate::startup::WebStack;
-use crate::web::{orders, payments};
+use crate::stack::WebStack;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Request};
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ pub type PaymentsLoader = DataLoader<PaymentsByOrder, HashMapCache>;
 pub type OrdersLoader = DataLoader<OrderById, HashMapCache>;
 
 impl Loader<Uuid> for PaymentsByOrder {
-    type Value = Vec<payments::Payment>;
+    type Value = Vec<Payment>;
     type Error = AppError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
@@ -30,7 +31,7 @@ impl Loader<Uuid> for PaymentsByOrder {
 }
 
 impl Loader<Uuid> for OrderById {
-    type Value = orders::Order;
+    type Value = Order;
     type Error = AppError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
@@ -81,7 +82,7 @@ pub fn orders_loader<'a>(ctx: &'a Context<'_>) -> AppResult<&'a OrdersLoader> {
 /// payments in one query, and the orders themselves for `Payment.order`. Listing N orders with
 /// their payments then costs the same number of queries for any N, however the resolvers
 /// happen to be scheduled.
-pub async fn prime_for_orders(ctx: &Context<'_>, page: &[orders::Order]) -> AppResult<()> {
+pub async fn prime_for_orders(ctx: &Context<'_>, page: &[Order]) -> AppResult<()> {
     let payments = ctx
         .look_ahead()
         .field("edges")
@@ -94,10 +95,7 @@ pub async fn prime_for_orders(ctx: &Context<'_>, page: &[orders::Order]) -> AppR
     }
     if payments.exists() && !page.is_empty() {
         let ids: Vec<Uuid> = page.iter().map(|o| o.id).collect();
-        let stack = ctx
-            .data::<WebStack>()
-            .map_err(|_| AppError::internal(anyhow::anyhow!("BUG: no WebStack")))?;
-        let grouped = stack.payments.of_orders_grouped(&ids).await?;
+        let grouped = ctx.stack()?.payments.of_orders_grouped(&ids).await?;
         payments_loader(ctx)?.feed_many(grouped).await;
     }
     Ok(())

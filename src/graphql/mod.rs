@@ -16,7 +16,7 @@ pub mod subscription;
 pub mod types;
 
 use crate::config::Limits;
-use crate::startup::WebStack;
+use crate::stack::WebStack;
 use async_graphql::Schema;
 
 /// The schema type.

@@ -5,9 +5,8 @@ use super::guards::{RequirePermission, RequireSession};
 use super::identity::parse_id;
 use super::types::DecimalScalar;
 use super::types::order::{Payment, PaymentStatus};
-use crate::domain::{Money, Permission};
+use crate::domain::{Money, NewPayment, Permission};
 use crate::error::AppResult;
-use crate::web::payments::NewPayment;
 use async_graphql::{Context, ID, InputObject, Object};
 
 /// `createPayment` input.

@@ -3,9 +3,8 @@
 use super::context::ContextExt;
 use super::guards::RequirePermission;
 use super::types::{DateTimeScalar, DecimalScalar, ExchangeRate, Quote};
-use crate::domain::{CurrencyPair, Money, Permission, round_money};
+use crate::domain::{CurrencyPair, Money, NewRate, Permission};
 use crate::error::{AppError, AppResult};
-use crate::web::rates::NewRate;
 use async_graphql::{Context, InputObject, Object, Subscription};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
@@ -86,22 +85,8 @@ impl RateQuery {
         amount: DecimalScalar,
     ) -> AppResult<Quote> {
         let pair = CurrencyPair::parse("from", &from, "to", &to)?;
-        let amount = Money::parse("amount", amount.0)?.get();
-        let rate = ctx
-            .stack()?
-            .rates
-            .current(&pair)
-            .await?
-            .ok_or(AppError::NotFound("exchange rate"))?;
-        let to_amount = amount
-            .checked_mul(rate.rate)
-            .map(round_money)
-            .ok_or_else(|| AppError::bad_input("amount", "is too large to convert"))?;
-        Ok(Quote {
-            rate,
-            amount,
-            to_amount,
-        })
+        let amount = Money::parse("amount", amount.0)?;
+        Ok(Quote(ctx.stack()?.rates.quote(&pair, amount).await?))
     }
 }
 

@@ -1,47 +1,58 @@
-//! Session tokens from requests (bearer or cookie) and the session cookie itself.
+//! Who is calling: the session token of a request (bearer or cookie, or the WebSocket's
+//! `connection_init` payload), the viewer behind it, and the client's address and agent.
 
-use crate::identity::token::SessionToken;
+use crate::cookies::{self, SESSION_COOKIE};
+use crate::domain::SessionToken;
+use crate::error::AppResult;
+use crate::identity::{ClientInfo, Viewer};
+use crate::stack::WebStack;
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
+use std::net::SocketAddr;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "exchanger_session";
+/// The token of an `Authorization` value: `Bearer <token>` (scheme case-insensitive).
+pub fn bearer(value: &str) -> Option<SessionToken> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| SessionToken::from_client(token))
+        .flatten()
+}
 
-/// The token of a request: `Authorization: Bearer …` wins over the cookie.
+/// The token of a request: `Authorization: Bearer …` wins over the cookie. A present but
+/// malformed `Authorization` header means no token (the cookie is not consulted).
 pub fn token_from_headers(headers: &HeaderMap) -> Option<SessionToken> {
-    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.trim().split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| SessionToken::from_client(token))
-            .flatten();
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        return value.to_str().ok().and_then(bearer);
     }
-    headers
+    let values = headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .and_then(|(_, value)| SessionToken::from_client(value))
+        .filter_map(|v| v.to_str().ok());
+    cookies::find(values, SESSION_COOKIE).and_then(SessionToken::from_client)
 }
 
-/// `Set-Cookie` value for a new session: HttpOnly, SameSite=Lax, Secure unless turned off
-/// for plain-HTTP development.
-pub fn session_cookie(
-    token: &str,
-    expires_at: chrono::DateTime<chrono::Utc>,
-    secure: bool,
-) -> String {
-    let max_age = (expires_at - chrono::Utc::now()).num_seconds().max(0);
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+/// The viewer behind `token`: `None` when there is no token or it is unknown, expired,
+/// revoked or of another context. The one way HTTP and WebSocket requests sign in.
+pub async fn resolve_viewer(
+    stack: &WebStack,
+    token: Option<SessionToken>,
+) -> AppResult<Option<Viewer>> {
+    match token {
+        Some(token) => stack.users.validate_session(&token).await,
+        None => Ok(None),
+    }
 }
 
-/// `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie(secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
+/// Where a request comes from.
+pub fn client_info(headers: &HeaderMap, addr: SocketAddr) -> ClientInfo {
+    ClientInfo {
+        ip: Some(addr.ip().to_string()),
+        user_agent: headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(255).collect()),
+    }
 }
 
 #[cfg(test)]
@@ -63,15 +74,10 @@ mod tests {
             AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {}", b.expose())).unwrap(),
         );
-        assert_eq!(token_from_headers(&headers), Some(b));
+        assert_eq!(token_from_headers(&headers), Some(b.clone()));
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
         assert_eq!(token_from_headers(&headers), None);
-    }
-
-    #[test]
-    fn the_cookie_is_http_only_and_lax() {
-        let c = session_cookie("t", chrono::Utc::now() + chrono::Duration::hours(1), true);
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"));
-        assert!(!session_cookie("t", chrono::Utc::now(), false).contains("Secure"));
+        assert_eq!(bearer(&format!("bearer {}", b.expose())), Some(b.clone()));
+        assert_eq!(bearer(b.expose()), None, "the scheme is required");
     }
 }

@@ -1,19 +1,39 @@
 //! `ContextualIdentityAdapter`: the identity database, always filtered by one application
-//! context (SPEC §1). Sessions, permissions and one-time tokens of other contexts are
-//! invisible through it.
+//! context (SPEC §1), and the only code that knows how it is stored. Sessions, permissions
+//! and one-time tokens of other contexts are invisible through it (except where a method
+//! says it spans every context, as a password reset must).
 
+use super::{Account, ClientInfo, StoredSession};
+use crate::clock::DateTime;
 use crate::context::ApplicationContext;
 use crate::db::write_txn;
+use crate::domain::SessionRecord;
 use crate::error::{AppError, AppResult, ResultExt};
 use entity::identity::{sessions, user_permissions, user_tokens, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
-type DateTime = chrono::DateTime<chrono::Utc>;
+/// What a one-time token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Proves an email address.
+    VerifyEmail,
+    /// Sets a new password.
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
 
 /// Identity database access for one context.
 #[derive(Clone, Debug)]
@@ -39,8 +59,8 @@ impl ContextualIdentityAdapter {
         email: &str,
         password_hash: String,
         at: DateTime,
-    ) -> AppResult<users::Model> {
-        users::ActiveModel {
+    ) -> AppResult<Account> {
+        let row = users::ActiveModel {
             id: Set(Uuid::now_v7()),
             email: Set(email.to_owned()),
             password_hash: Set(password_hash),
@@ -50,24 +70,29 @@ impl ContextualIdentityAdapter {
         }
         .insert(&self.db)
         .await
-        .on_unique(|| AppError::conflict("an account with this email already exists"))
+        .on_unique(|| AppError::conflict("an account with this email already exists"))?;
+        Ok(account(row))
     }
 
     /// The user with `email` (normalised).
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<users::Model>, DbErr> {
-        users::Entity::find()
+    pub async fn user_by_email(&self, email: &str) -> AppResult<Option<Account>> {
+        Ok(users::Entity::find()
             .filter(users::Column::Email.eq(email))
             .one(&self.db)
-            .await
+            .await?
+            .map(account))
     }
 
     /// The user with `id`.
-    pub async fn user(&self, id: Uuid) -> Result<Option<users::Model>, DbErr> {
-        users::Entity::find_by_id(id).one(&self.db).await
+    pub async fn user(&self, id: Uuid) -> AppResult<Option<Account>> {
+        Ok(users::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(account))
     }
 
     /// Permissions of `user_id` in this context, sorted.
-    pub async fn permissions(&self, user_id: Uuid) -> Result<Vec<String>, DbErr> {
+    pub async fn permissions(&self, user_id: Uuid) -> AppResult<Vec<String>> {
         Ok(user_permissions::Entity::find()
             .filter(user_permissions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(user_permissions::Column::UserId.eq(user_id))
@@ -99,7 +124,7 @@ impl ContextualIdentityAdapter {
     }
 
     /// Revokes `permission` in this context; `false` when it was not granted.
-    pub async fn revoke(&self, user_id: Uuid, permission: &str) -> Result<bool, DbErr> {
+    pub async fn revoke(&self, user_id: Uuid, permission: &str) -> AppResult<bool> {
         let res = user_permissions::Entity::delete_many()
             .filter(user_permissions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(user_permissions::Column::UserId.eq(user_id))
@@ -109,10 +134,31 @@ impl ContextualIdentityAdapter {
         Ok(res.rows_affected > 0)
     }
 
-    /// Stores a new session of this context.
-    pub async fn create_session(&self, row: sessions::Model) -> Result<sessions::Model, DbErr> {
-        debug_assert_eq!(row.application_context, self.ctx.as_str());
-        sessions::ActiveModel::from(row).insert(&self.db).await
+    /// Stores a new session of this context for `record.user_id`, started at `at` by
+    /// `client`.
+    pub async fn create_session(
+        &self,
+        record: &SessionRecord,
+        client: &ClientInfo,
+        at: DateTime,
+    ) -> AppResult<()> {
+        sessions::ActiveModel {
+            id: Set(record.id.clone()),
+            user_id: Set(record.user_id),
+            token_hash: Set(record.token_hash.clone()),
+            application_context: Set(self.ctx.as_str().to_owned()),
+            session_data: Set(Some(serde_json::json!({
+                "userAgent": client.user_agent,
+                "ipAddress": client.ip,
+            }))),
+            expires_at: Set(record.expires_at),
+            last_seen_at: Set(Some(at)),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
     }
 
     /// The unexpired session of this context with `token_hash`.
@@ -120,32 +166,32 @@ impl ContextualIdentityAdapter {
         &self,
         token_hash: &str,
         now: DateTime,
-    ) -> Result<Option<sessions::Model>, DbErr> {
-        sessions::Entity::find()
+    ) -> AppResult<Option<SessionRecord>> {
+        Ok(sessions::Entity::find()
             .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(sessions::Column::TokenHash.eq(token_hash))
             .filter(sessions::Column::ExpiresAt.gt(now))
             .one(&self.db)
-            .await
+            .await?
+            .map(|s| stored_session(s).record))
     }
 
     /// Unexpired sessions of `user_id` in this context, newest first.
-    pub async fn sessions_of(
-        &self,
-        user_id: Uuid,
-        now: DateTime,
-    ) -> Result<Vec<sessions::Model>, DbErr> {
-        sessions::Entity::find()
+    pub async fn sessions_of(&self, user_id: Uuid, now: DateTime) -> AppResult<Vec<StoredSession>> {
+        Ok(sessions::Entity::find()
             .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(sessions::Column::UserId.eq(user_id))
             .filter(sessions::Column::ExpiresAt.gt(now))
             .order_by_desc(sessions::Column::CreatedAt)
             .all(&self.db)
-            .await
+            .await?
+            .into_iter()
+            .map(stored_session)
+            .collect())
     }
 
     /// Deletes the session `id` of `user_id`; returns its token hash when it existed.
-    pub async fn delete_session(&self, user_id: Uuid, id: &str) -> Result<Option<String>, DbErr> {
+    pub async fn delete_session(&self, user_id: Uuid, id: &str) -> AppResult<Option<String>> {
         let found = sessions::Entity::find_by_id(id.to_owned())
             .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(sessions::Column::UserId.eq(user_id))
@@ -164,22 +210,13 @@ impl ContextualIdentityAdapter {
         &self,
         user_id: Uuid,
         keep: Option<&str>,
-    ) -> Result<Vec<String>, DbErr> {
-        let txn = self.db.begin_with_options(write_txn()).await?;
-        let mut query = sessions::Entity::find()
-            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
-            .filter(sessions::Column::UserId.eq(user_id));
-        if let Some(keep) = keep {
-            query = query.filter(sessions::Column::Id.ne(keep));
-        }
-        let doomed = query.all(&txn).await?;
-        let ids: Vec<String> = doomed.iter().map(|s| s.id.clone()).collect();
-        sessions::Entity::delete_many()
-            .filter(sessions::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(doomed.into_iter().map(|s| s.token_hash).collect())
+    ) -> AppResult<Vec<String>> {
+        Ok(self
+            .delete_sessions(user_id, Some(self.ctx), keep)
+            .await?
+            .into_iter()
+            .map(|(_, hash)| hash)
+            .collect())
     }
 
     /// Deletes the sessions of `user_id` in every context except `keep` (a password change
@@ -188,9 +225,21 @@ impl ContextualIdentityAdapter {
         &self,
         user_id: Uuid,
         keep: Option<&str>,
-    ) -> Result<Vec<(String, String)>, DbErr> {
+    ) -> AppResult<Vec<(String, String)>> {
+        self.delete_sessions(user_id, None, keep).await
+    }
+
+    async fn delete_sessions(
+        &self,
+        user_id: Uuid,
+        ctx: Option<ApplicationContext>,
+        keep: Option<&str>,
+    ) -> AppResult<Vec<(String, String)>> {
         let txn = self.db.begin_with_options(write_txn()).await?;
         let mut query = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id));
+        if let Some(ctx) = ctx {
+            query = query.filter(sessions::Column::ApplicationContext.eq(ctx.as_str()));
+        }
         if let Some(keep) = keep {
             query = query.filter(sessions::Column::Id.ne(keep));
         }
@@ -208,7 +257,7 @@ impl ContextualIdentityAdapter {
     }
 
     /// Records that a session was used.
-    pub async fn touch_session(&self, id: &str, at: DateTime) -> Result<(), DbErr> {
+    pub async fn touch_session(&self, id: &str, at: DateTime) -> AppResult<()> {
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(id))
@@ -218,7 +267,7 @@ impl ContextualIdentityAdapter {
     }
 
     /// Deletes expired sessions of every context (housekeeping); returns how many.
-    pub async fn purge_expired_sessions(&self, now: DateTime) -> Result<u64, DbErr> {
+    pub async fn purge_expired_sessions(&self, now: DateTime) -> AppResult<u64> {
         Ok(sessions::Entity::delete_many()
             .filter(sessions::Column::ExpiresAt.lte(now))
             .exec(&self.db)
@@ -232,7 +281,7 @@ impl ContextualIdentityAdapter {
         user_id: Uuid,
         hash: String,
         at: DateTime,
-    ) -> Result<(), DbErr> {
+    ) -> AppResult<()> {
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
@@ -243,7 +292,7 @@ impl ContextualIdentityAdapter {
     }
 
     /// Marks the email verified.
-    pub async fn set_email_verified(&self, user_id: Uuid, at: DateTime) -> Result<(), DbErr> {
+    pub async fn set_email_verified(&self, user_id: Uuid, at: DateTime) -> AppResult<()> {
         users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
@@ -258,15 +307,15 @@ impl ContextualIdentityAdapter {
         &self,
         user_id: Uuid,
         token_hash: String,
-        purpose: &str,
+        purpose: TokenPurpose,
         expires_at: DateTime,
         at: DateTime,
-    ) -> Result<(), DbErr> {
+    ) -> AppResult<()> {
         user_tokens::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
             token_hash: Set(token_hash),
-            purpose: Set(purpose.to_owned()),
+            purpose: Set(purpose.as_str().to_owned()),
             application_context: Set(self.ctx.as_str().to_owned()),
             expires_at: Set(expires_at),
             used_at: Set(None),
@@ -284,15 +333,15 @@ impl ContextualIdentityAdapter {
     pub async fn consume_user_token(
         &self,
         token_hash: &str,
-        purpose: &str,
+        purpose: TokenPurpose,
         now: DateTime,
-    ) -> Result<Option<Uuid>, DbErr> {
+    ) -> AppResult<Option<Uuid>> {
         use user_tokens::Column as C;
         let txn = self.db.begin_with_options(write_txn()).await?;
         let res = user_tokens::Entity::update_many()
             .col_expr(C::UsedAt, Expr::value(now))
             .filter(C::TokenHash.eq(token_hash))
-            .filter(C::Purpose.eq(purpose))
+            .filter(C::Purpose.eq(purpose.as_str()))
             .filter(C::ApplicationContext.eq(self.ctx.as_str()))
             .filter(C::UsedAt.is_null())
             .filter(C::ExpiresAt.gt(now))
@@ -308,7 +357,7 @@ impl ContextualIdentityAdapter {
         else {
             return Ok(None);
         };
-        Self::void_tokens(&txn, row.user_id, purpose, now).await?;
+        void_tokens(&txn, row.user_id, purpose, now).await?;
         txn.commit().await?;
         Ok(Some(row.user_id))
     }
@@ -318,26 +367,60 @@ impl ContextualIdentityAdapter {
     pub async fn void_user_tokens(
         &self,
         user_id: Uuid,
-        purpose: &str,
+        purpose: TokenPurpose,
         now: DateTime,
-    ) -> Result<u64, DbErr> {
-        Self::void_tokens(&self.db, user_id, purpose, now).await
+    ) -> AppResult<u64> {
+        void_tokens(&self.db, user_id, purpose, now).await
     }
+}
 
-    async fn void_tokens(
-        conn: &impl sea_orm::ConnectionTrait,
-        user_id: Uuid,
-        purpose: &str,
-        now: DateTime,
-    ) -> Result<u64, DbErr> {
-        use user_tokens::Column as C;
-        Ok(user_tokens::Entity::update_many()
-            .col_expr(C::UsedAt, Expr::value(now))
-            .filter(C::UserId.eq(user_id))
-            .filter(C::Purpose.eq(purpose))
-            .filter(C::UsedAt.is_null())
-            .exec(conn)
-            .await?
-            .rows_affected)
+async fn void_tokens(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    now: DateTime,
+) -> AppResult<u64> {
+    use user_tokens::Column as C;
+    Ok(user_tokens::Entity::update_many()
+        .col_expr(C::UsedAt, Expr::value(now))
+        .filter(C::UserId.eq(user_id))
+        .filter(C::Purpose.eq(purpose.as_str()))
+        .filter(C::UsedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+fn account(m: users::Model) -> Account {
+    Account {
+        id: m.id,
+        email: m.email,
+        password_hash: m.password_hash,
+        email_verified: m.email_verified,
+        created_at: m.created_at,
+    }
+}
+
+fn stored_session(s: sessions::Model) -> StoredSession {
+    let field = |name: &str| {
+        s.session_data
+            .as_ref()
+            .and_then(|d| d.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    StoredSession {
+        client: ClientInfo {
+            ip: field("ipAddress"),
+            user_agent: field("userAgent"),
+        },
+        created_at: s.created_at,
+        last_seen_at: s.last_seen_at,
+        record: SessionRecord {
+            id: s.id,
+            user_id: s.user_id,
+            token_hash: s.token_hash,
+            expires_at: s.expires_at,
+        },
     }
 }

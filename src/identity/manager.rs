@@ -1,20 +1,20 @@
 //! `WebUserManager`: register, login, logout and session validation for one context
 //! (SPEC §3, §4), over the identity database (source of truth) and the store (fast path).
 
+use super::adapter::TokenPurpose;
 use super::mailer::{Mail, Mailer};
-use super::token::SessionToken;
+use super::throttle::{LoginCounter, LoginThrottle};
 use super::{
-    AuthUser, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SessionRecord, SessionView,
-    SignedIn, Viewer, password,
+    Account, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SignedIn, StoredSession,
+    Viewer, password,
 };
-use crate::cache::adapter::{ContextualRedisAdapter, LoginCounter};
-use crate::cache::keys::{Keys, SESSION_TTL};
-use crate::cache::{Cache, FillToken};
-use crate::config::LoginLimits;
-use crate::domain::{Email, Password, Permission};
+use crate::cache::FillToken;
+use crate::cache::adapter::ContextualRedisAdapter;
+use crate::cache::keys::SESSION_TTL;
+use crate::clock::now;
+use crate::domain::analytics::event;
+use crate::domain::{AuthUser, Email, NewEvent, Password, Permission, SessionRecord, SessionToken};
 use crate::error::{AppError, AppResult};
-use crate::web::now;
-use entity::identity::{sessions, users};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,17 +24,14 @@ use uuid::Uuid;
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Lifetime of email-verification and password-reset tokens.
 const ONE_TIME_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
-/// One-time token purposes.
-const VERIFY_EMAIL: &str = "verify_email";
-const RESET_PASSWORD: &str = "reset_password";
 
 /// Identity operations of one application context.
 pub struct WebUserManager {
     db: ContextualIdentityAdapter,
     store: ContextualRedisAdapter,
+    throttle: LoginThrottle,
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn IdentityEvents>,
-    limits: LoginLimits,
     touched: Mutex<HashMap<String, Instant>>,
 }
 
@@ -42,20 +39,31 @@ impl WebUserManager {
     /// Builds the manager of `db`'s context.
     pub fn new(
         db: ContextualIdentityAdapter,
-        cache: Arc<Cache>,
-        keys: Keys,
+        store: ContextualRedisAdapter,
+        throttle: LoginThrottle,
         mailer: Arc<dyn Mailer>,
         events: Arc<dyn IdentityEvents>,
-        limits: LoginLimits,
     ) -> Self {
         Self {
-            store: ContextualRedisAdapter::new(cache, keys),
             db,
+            store,
+            throttle,
             mailer,
             events,
-            limits,
             touched: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reports a key action (best effort).
+    async fn record(&self, user_id: Option<Uuid>, event_type: &'static str) {
+        self.events
+            .record(NewEvent {
+                user_id,
+                event_type,
+                data: serde_json::json!({}),
+                at: now(),
+            })
+            .await;
     }
 
     /// The identity database adapter.
@@ -85,9 +93,7 @@ impl WebUserManager {
         let hash = password::hash(password).await?;
         let user = self.db.create_user(email.as_str(), hash, now()).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        self.events
-            .identity_event(Some(user.id), "user_registered", serde_json::json!({}))
-            .await;
+        self.record(Some(user.id), event::USER_REGISTERED).await;
         self.start_session(user, client).await
     }
 
@@ -101,22 +107,18 @@ impl WebUserManager {
         client: ClientInfo,
     ) -> AppResult<SignedIn> {
         let email = email.trim().to_ascii_lowercase();
-        let window = self.limits.window;
         let account = LoginCounter::Account(&email);
         let address = client.ip.as_deref().map(LoginCounter::Address);
         // The attempt is counted before the password is checked (and given back when it
         // succeeds): a check-then-count would let concurrent guesses all pass the check.
-        self.store
-            .take_login_attempt(account, self.limits.per_account, window)
+        self.throttle
+            .take_attempt(account)
             .await
             .map_err(|retry_after| AppError::RateLimited { retry_after })?;
         if let Some(address) = address
-            && let Err(retry_after) = self
-                .store
-                .take_login_attempt(address, self.limits.per_ip, window)
-                .await
+            && let Err(retry_after) = self.throttle.take_attempt(address).await
         {
-            self.store.return_login_attempt(account, window).await;
+            self.throttle.return_attempt(account).await;
             return Err(AppError::RateLimited { retry_after });
         }
 
@@ -134,63 +136,42 @@ impl WebUserManager {
         match user {
             Some(user) if ok => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.store.clear_login_failures(account).await;
+                self.throttle.clear(account).await;
                 if let Some(address) = address {
-                    self.store.return_login_attempt(address, window).await;
+                    self.throttle.return_attempt(address).await;
                 }
                 // A fresh sign-in sees fresh permissions, also ones changed by the CLI from
                 // another process while this one kept its cached copy.
                 self.store.invalidate_user(user.id).await;
-                self.events
-                    .identity_event(Some(user.id), "user_logged_in", serde_json::json!({}))
-                    .await;
+                self.record(Some(user.id), event::USER_LOGGED_IN).await;
                 self.start_session(user, client).await
             }
             user => {
                 // The attempts taken above stay counted: they are the failures.
-                self.events
-                    .identity_event(user.map(|u| u.id), "login_failed", serde_json::json!({}))
-                    .await;
+                self.record(user.map(|u| u.id), event::LOGIN_FAILED).await;
                 Err(AppError::Unauthenticated)
             }
         }
     }
 
-    async fn start_session(&self, user: users::Model, client: ClientInfo) -> AppResult<SignedIn> {
+    async fn start_session(&self, user: Account, client: ClientInfo) -> AppResult<SignedIn> {
         let token = SessionToken::generate();
         let at = now();
         let expires_at =
             at + chrono::Duration::from_std(SESSION_TTL).map_err(AppError::internal)?;
-        let session = self
-            .db
-            .create_session(sessions::Model {
-                id: Uuid::new_v4().to_string(),
-                user_id: user.id,
-                token_hash: token.hash(),
-                application_context: self.db.context().as_str().to_owned(),
-                session_data: Some(serde_json::json!({
-                    "userAgent": client.user_agent,
-                    "ipAddress": client.ip,
-                })),
-                expires_at,
-                last_seen_at: Some(at),
-                created_at: at,
-                updated_at: at,
-            })
-            .await?;
         let record = SessionRecord {
-            id: session.id,
+            id: Uuid::new_v4().to_string(),
             user_id: user.id,
-            token_hash: session.token_hash,
+            token_hash: token.hash(),
             expires_at,
         };
-        self.store.fill_session(FillToken::absent(), &record).await;
+        self.db.create_session(&record, &client, at).await?;
+        self.store.fill_session(FillToken::Absent, &record).await;
         let permissions = self.db.permissions(user.id).await?;
-        let user = auth_user(user, permissions);
         Ok(SignedIn {
             token,
             expires_at,
-            user,
+            user: user.with_permissions(permissions),
         })
     }
 
@@ -204,7 +185,7 @@ impl WebUserManager {
             return Ok(None);
         };
         let permissions = self.db.permissions(id).await?;
-        let user = auth_user(user, permissions);
+        let user = user.with_permissions(permissions);
         self.store.fill_user(token, &user).await;
         Ok(Some(user))
     }
@@ -218,14 +199,8 @@ impl WebUserManager {
             (Some(s), _) if s.expires_at > at => s,
             (Some(_), _) => return Ok(None),
             (None, token) => {
-                let Some(row) = self.db.session_by_hash(&hash, at).await? else {
+                let Some(record) = self.db.session_by_hash(&hash, at).await? else {
                     return Ok(None);
-                };
-                let record = SessionRecord {
-                    id: row.id,
-                    user_id: row.user_id,
-                    token_hash: row.token_hash,
-                    expires_at: row.expires_at,
                 };
                 self.store.fill_session(token, &record).await;
                 record
@@ -257,7 +232,7 @@ impl WebUserManager {
         let id = session_id.to_owned();
         tokio::spawn(async move {
             if let Err(err) = db.touch_session(&id, now()).await {
-                tracing::warn!(error = %err, "could not record session use");
+                tracing::warn!(error = ?err, "could not record session use");
             }
         });
     }
@@ -282,31 +257,9 @@ impl WebUserManager {
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
-    /// The viewer's sessions in this context.
-    pub async fn sessions(&self, viewer: &Viewer) -> AppResult<Vec<SessionView>> {
-        Ok(self
-            .db
-            .sessions_of(viewer.user.id, now())
-            .await?
-            .into_iter()
-            .map(|s| {
-                let field = |name: &str| {
-                    s.session_data
-                        .as_ref()
-                        .and_then(|d| d.get(name))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                };
-                SessionView {
-                    user_agent: field("userAgent"),
-                    ip_address: field("ipAddress"),
-                    id: s.id,
-                    created_at: s.created_at,
-                    expires_at: s.expires_at,
-                    last_seen_at: s.last_seen_at,
-                }
-            })
-            .collect())
+    /// The viewer's sessions in this context, newest first.
+    pub async fn sessions(&self, viewer: &Viewer) -> AppResult<Vec<StoredSession>> {
+        self.db.sessions_of(viewer.user.id, now()).await
     }
 
     /// Ends one of the viewer's sessions; `false` when there is no such session.
@@ -343,7 +296,7 @@ impl WebUserManager {
         self.db.set_password_hash(user.id, hash, now()).await?;
         // A reset link mailed before the change must not undo it.
         self.db
-            .void_user_tokens(user.id, RESET_PASSWORD, now())
+            .void_user_tokens(user.id, TokenPurpose::ResetPassword, now())
             .await?;
         let ended = self
             .db
@@ -359,7 +312,9 @@ impl WebUserManager {
         if viewer.user.email_verified {
             return Ok(());
         }
-        let token = self.issue_token(viewer.user.id, VERIFY_EMAIL).await?;
+        let token = self
+            .issue_token(viewer.user.id, TokenPurpose::VerifyEmail)
+            .await?;
         self.mailer
             .send(Mail {
                 to: viewer.user.email.clone(),
@@ -373,7 +328,7 @@ impl WebUserManager {
 
     /// Verifies an email with a mailed token.
     pub async fn verify_email(&self, raw_token: &str) -> AppResult<AuthUser> {
-        let user_id = self.consume(raw_token, VERIFY_EMAIL).await?;
+        let user_id = self.consume(raw_token, TokenPurpose::VerifyEmail).await?;
         self.db.set_email_verified(user_id, now()).await?;
         self.store.invalidate_user_everywhere(user_id).await;
         let user = self
@@ -382,7 +337,7 @@ impl WebUserManager {
             .await?
             .ok_or(AppError::NotFound("user"))?;
         let permissions = self.db.permissions(user_id).await?;
-        Ok(auth_user(user, permissions))
+        Ok(user.with_permissions(permissions))
     }
 
     /// Mails a reset token when the account exists; says nothing either way.
@@ -390,7 +345,9 @@ impl WebUserManager {
         let Some(user) = self.db.user_by_email(email.as_str()).await? else {
             return Ok(());
         };
-        let token = self.issue_token(user.id, RESET_PASSWORD).await?;
+        let token = self
+            .issue_token(user.id, TokenPurpose::ResetPassword)
+            .await?;
         self.mailer
             .send(Mail {
                 to: user.email,
@@ -404,7 +361,7 @@ impl WebUserManager {
 
     /// Sets a new password with a mailed token and ends every session of the user.
     pub async fn reset_password(&self, raw_token: &str, new: Password) -> AppResult<()> {
-        let user_id = self.consume(raw_token, RESET_PASSWORD).await?;
+        let user_id = self.consume(raw_token, TokenPurpose::ResetPassword).await?;
         let hash = password::hash(new).await?;
         self.db.set_password_hash(user_id, hash, now()).await?;
         let ended = self.db.delete_sessions_everywhere(user_id, None).await?;
@@ -413,7 +370,7 @@ impl WebUserManager {
         Ok(())
     }
 
-    async fn issue_token(&self, user_id: Uuid, purpose: &str) -> AppResult<SessionToken> {
+    async fn issue_token(&self, user_id: Uuid, purpose: TokenPurpose) -> AppResult<SessionToken> {
         let token = SessionToken::generate();
         let at = now();
         self.db
@@ -422,7 +379,7 @@ impl WebUserManager {
         Ok(token)
     }
 
-    async fn consume(&self, raw_token: &str, purpose: &str) -> AppResult<Uuid> {
+    async fn consume(&self, raw_token: &str, purpose: TokenPurpose) -> AppResult<Uuid> {
         let invalid = || AppError::bad_input("token", "is invalid, used or expired");
         let token = SessionToken::from_client(raw_token).ok_or_else(invalid)?;
         self.db
@@ -453,17 +410,6 @@ impl WebUserManager {
 
     /// Housekeeping: deletes expired sessions.
     pub async fn purge_expired_sessions(&self) -> AppResult<u64> {
-        Ok(self.db.purge_expired_sessions(now()).await?)
-    }
-}
-
-/// The API's view of a user row with its permissions in the current context.
-fn auth_user(user: users::Model, permissions: Vec<String>) -> AuthUser {
-    AuthUser {
-        id: user.id,
-        email: user.email,
-        email_verified: user.email_verified,
-        created_at: user.created_at,
-        permissions,
+        self.db.purge_expired_sessions(now()).await
     }
 }

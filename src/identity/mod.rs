@@ -5,61 +5,55 @@ pub mod adapter;
 pub mod mailer;
 pub mod manager;
 pub mod password;
-pub mod token;
+pub mod throttle;
 
 pub use adapter::ContextualIdentityAdapter;
 pub use manager::WebUserManager;
 
-use serde::{Deserialize, Serialize};
+use crate::clock::DateTime;
+use crate::domain::{AuthUser, NewEvent, SessionRecord, SessionToken};
 use uuid::Uuid;
 
-type DateTime = chrono::DateTime<chrono::Utc>;
-
-/// A user with the permissions of the current context: what `me` shows and what
-/// `identity:user:{ctx}:{id}` caches. Never holds the password hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthUser {
+/// An account as the identity database holds it, password hash included. Never leaves
+/// the identity module: the API sees [`AuthUser`].
+#[derive(Clone)]
+pub struct Account {
     /// User id.
     pub id: Uuid,
     /// Normalised email.
     pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
     /// Whether the email was verified.
     pub email_verified: bool,
     /// Sign-up time.
     pub created_at: DateTime,
-    /// Permissions granted in the current context only.
-    pub permissions: Vec<String>,
 }
 
-impl AuthUser {
-    /// Whether the user holds `permission` in the current context.
-    pub fn can(&self, permission: &str) -> bool {
-        self.permissions.iter().any(|p| p == permission)
+impl Account {
+    /// The API's view of this account with its permissions in the current context.
+    pub fn with_permissions(self, permissions: Vec<String>) -> AuthUser {
+        AuthUser {
+            id: self.id,
+            email: self.email,
+            email_verified: self.email_verified,
+            created_at: self.created_at,
+            permissions,
+        }
     }
 }
 
-/// A valid session: what `identity:session:{ctx}:{token_hash}` caches. The token itself
-/// is never stored; `token_hash` is its SHA-256.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// Public session id.
-    pub id: String,
-    /// Owner.
-    pub user_id: Uuid,
-    /// SHA-256 of the token (hex).
-    pub token_hash: String,
-    /// When the session ends.
-    pub expires_at: DateTime,
-}
-
-impl std::fmt::Debug for SessionRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRecord")
-            .field("id", &self.id)
-            .field("user_id", &self.user_id)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
+/// A session of this context as the identity database holds it (what `mySessions` lists).
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    /// The cached part: id, user, token hash, expiry.
+    pub record: SessionRecord,
+    /// Start.
+    pub created_at: DateTime,
+    /// Last time it was used (to within a minute).
+    pub last_seen_at: Option<DateTime>,
+    /// Where it was started from.
+    pub client: ClientInfo,
 }
 
 /// The signed-in user of a request, with the session it came with.
@@ -80,42 +74,21 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// A session as `mySessions` lists it.
-#[derive(Clone, Debug)]
-pub struct SessionView {
-    /// Public id.
-    pub id: String,
-    /// Start.
-    pub created_at: DateTime,
-    /// End.
-    pub expires_at: DateTime,
-    /// Last time it was used (to within a minute).
-    pub last_seen_at: Option<DateTime>,
-    /// Browser, as told at sign-in.
-    pub user_agent: Option<String>,
-    /// Address at sign-in.
-    pub ip_address: Option<String>,
-}
-
 /// What a successful sign-in returns.
 #[derive(Clone)]
 pub struct SignedIn {
     /// The new session token (only ever shown here).
-    pub token: token::SessionToken,
+    pub token: SessionToken,
     /// When it expires.
     pub expires_at: DateTime,
     /// The user.
     pub user: AuthUser,
 }
 
-/// Identity events the web application records in `analytics_events`.
+/// Where the identity half reports key actions (`user_registered`, `user_logged_in`,
+/// `login_failed`); the web stack records them in `analytics_events`.
 #[async_trait::async_trait]
 pub trait IdentityEvents: Send + Sync {
-    /// Records `event_type` (`user_registered`, `user_logged_in`, `login_failed`).
-    async fn identity_event(
-        &self,
-        user_id: Option<Uuid>,
-        event_type: &'static str,
-        data: serde_json::Value,
-    );
+    /// Records `event`, best effort.
+    async fn record(&self, event: NewEvent);
 }

@@ -1,184 +1,76 @@
-//! `WebDatabaseAdapter`: access to `exchanger_web` (SPEC §1). Queries live here; the
-//! services above decide what to run and in which transaction.
+//! `WebDatabaseAdapter`: the only code that knows how `exchanger_web` is stored (SPEC §1, §2).
+//! Services exchange domain values with it; it turns them into SeaORM queries and rows.
+//!
+//! `WebDatabaseAdapter` reads and writes on the pool; `begin_write` opens a
+//! `WebTransaction`, which has the same reads plus the locks and writes a service groups
+//! into one transaction. Both are `WebDb` over a different connection.
 
+use crate::clock::DateTime;
+use crate::db::write_txn;
+use crate::domain::analytics::{EventCount, PairVolume};
+use crate::domain::{
+    CurrencyPair, DailyAnalytics, ExchangeRate, NewEvent, NewOrder, NewPayment, Order, OrderStatus,
+    Payment, PaymentStatus,
+};
+use crate::error::{AppError, AppResult, ResultExt};
+use chrono::NaiveDate;
+use entity::ExactDecimal;
 use entity::web::{analytics_events, exchange_rates, orders, payments};
+use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
-use crate::domain::CurrencyPair;
-
-type DateTime = chrono::DateTime<chrono::Utc>;
-
-/// The web database.
+/// The web database over some connection: the pool or one open transaction.
 #[derive(Clone, Debug)]
-pub struct WebDatabaseAdapter {
-    db: DatabaseConnection,
+pub struct WebDb<C> {
+    conn: C,
+}
+
+/// The web database, on the pool.
+pub type WebDatabaseAdapter = WebDb<DatabaseConnection>;
+
+/// One write transaction on the web database. Dropped without `commit`, it rolls back.
+pub type WebTransaction = WebDb<DatabaseTransaction>;
+
+/// Every rate valid at one moment, and when that set next changes by itself.
+#[derive(Clone, Debug)]
+pub struct CurrentRates {
+    /// One rate per pair, ordered by pair.
+    pub rates: Vec<ExchangeRate>,
+    /// The earliest end or start of validity after that moment, if any.
+    pub next_change: Option<DateTime>,
 }
 
 impl WebDatabaseAdapter {
     /// Wraps a connection to `exchanger_web`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(conn: DatabaseConnection) -> Self {
+        Self { conn }
     }
 
-    /// The connection (for transactions started by services).
-    pub fn conn(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    /// Serialises writers of one currency pair until the transaction ends. SQLite needs
-    /// nothing: its write transactions (`IMMEDIATE`) are already serial.
-    pub async fn lock_pair(conn: &impl ConnectionTrait, pair: &CurrencyPair) -> Result<(), DbErr> {
-        if conn.get_database_backend() == DbBackend::Postgres {
-            let key = format!("exchange_rates:{}_{}", pair.from, pair.to);
-            conn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                [key.into()],
-            ))
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The rate of `pair` valid at `at`.
-    pub async fn rate_at(
-        conn: &impl ConnectionTrait,
-        pair: &CurrencyPair,
-        at: DateTime,
-    ) -> Result<Option<exchange_rates::Model>, DbErr> {
-        use exchange_rates::Column as C;
-        exchange_rates::Entity::find()
-            .filter(C::FromCurrency.eq(pair.from.as_str()))
-            .filter(C::ToCurrency.eq(pair.to.as_str()))
-            .filter(C::ValidFrom.lte(at))
-            .filter(
-                Condition::any()
-                    .add(C::ValidUntil.is_null())
-                    .add(C::ValidUntil.gt(at)),
-            )
-            .order_by_desc(C::ValidFrom)
-            .one(conn)
-            .await
-    }
-
-    /// Every pair's rate valid at `at`, ordered by pair.
-    pub async fn rates_at(
-        conn: &impl ConnectionTrait,
-        at: DateTime,
-    ) -> Result<Vec<exchange_rates::Model>, DbErr> {
-        use exchange_rates::Column as C;
-        exchange_rates::Entity::find()
-            .filter(C::ValidFrom.lte(at))
-            .filter(
-                Condition::any()
-                    .add(C::ValidUntil.is_null())
-                    .add(C::ValidUntil.gt(at)),
-            )
-            .order_by_asc(C::FromCurrency)
-            .order_by_asc(C::ToCurrency)
-            .order_by_desc(C::ValidFrom)
-            .all(conn)
-            .await
-    }
-
-    /// The earliest `valid_from` after `at` of any pair (when the set of current rates next
-    /// changes by itself).
-    pub async fn next_rate_start(
-        conn: &impl ConnectionTrait,
-        at: DateTime,
-    ) -> Result<Option<DateTime>, DbErr> {
-        use exchange_rates::Column as C;
-        Ok(exchange_rates::Entity::find()
-            .filter(C::ValidFrom.gt(at))
-            .order_by_asc(C::ValidFrom)
-            .one(conn)
-            .await?
-            .map(|m| m.valid_from))
-    }
-
-    /// The newest rate of `pair` by `valid_from` (current or scheduled), locked for update
-    /// where the backend supports it.
-    pub async fn latest_rate(
-        conn: &impl ConnectionTrait,
-        pair: &CurrencyPair,
-    ) -> Result<Option<exchange_rates::Model>, DbErr> {
-        use exchange_rates::Column as C;
-        let mut query = exchange_rates::Entity::find()
-            .filter(C::FromCurrency.eq(pair.from.as_str()))
-            .filter(C::ToCurrency.eq(pair.to.as_str()))
-            .order_by_desc(C::ValidFrom);
-        if conn.get_database_backend() == DbBackend::Postgres {
-            query = query.lock(LockType::Update);
-        }
-        query.one(conn).await
-    }
-
-    /// Closes a rate at `until`.
-    pub async fn close_rate(
-        conn: &impl ConnectionTrait,
-        id: Uuid,
-        until: DateTime,
-    ) -> Result<(), DbErr> {
-        use exchange_rates::Column as C;
-        exchange_rates::Entity::update_many()
-            .col_expr(C::ValidUntil, Expr::value(until))
-            .filter(C::Id.eq(id))
-            .exec(conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Inserts a rate.
-    pub async fn insert_rate(
-        conn: &impl ConnectionTrait,
-        row: exchange_rates::Model,
-    ) -> Result<exchange_rates::Model, DbErr> {
-        exchange_rates::ActiveModel::from(row).insert(conn).await
-    }
-
-    /// Rates of `pair`, newest `valid_from` first.
-    pub async fn rate_history(
-        &self,
-        pair: &CurrencyPair,
-        limit: u64,
-    ) -> Result<Vec<exchange_rates::Model>, DbErr> {
-        use exchange_rates::Column as C;
-        exchange_rates::Entity::find()
-            .filter(C::FromCurrency.eq(pair.from.as_str()))
-            .filter(C::ToCurrency.eq(pair.to.as_str()))
-            .order_by_desc(C::ValidFrom)
-            .limit(limit)
-            .all(&self.db)
-            .await
-    }
-
-    /// Inserts an order.
-    pub async fn insert_order(
-        conn: &impl ConnectionTrait,
-        row: orders::Model,
-    ) -> Result<orders::Model, DbErr> {
-        orders::ActiveModel::from(row).insert(conn).await
+    /// Starts a write transaction (on SQLite it takes the write lock at once).
+    pub async fn begin_write(&self) -> AppResult<WebTransaction> {
+        Ok(WebDb {
+            conn: self.conn.begin_with_options(write_txn()).await?,
+        })
     }
 
     /// Inserts an order and its analytics event atomically. PostgreSQL does both in one
     /// statement (one round trip instead of four: the hot path of `createOrder`); SQLite,
     /// which has no data-modifying CTEs, in one write transaction.
     pub async fn insert_order_with_event(
-        db: &DatabaseConnection,
-        row: orders::Model,
-        event_type: &str,
-        data: serde_json::Value,
-    ) -> Result<orders::Model, DbErr> {
-        let (user_id, at) = (row.user_id, row.created_at);
-        if db.get_database_backend() != DbBackend::Postgres {
-            let txn = db.begin_with_options(crate::db::write_txn()).await?;
-            let order = Self::insert_order(&txn, row).await?;
-            Self::record_event(&txn, Some(user_id), event_type, data, at).await?;
+        &self,
+        new: &NewOrder,
+        event: NewEvent,
+    ) -> AppResult<Order> {
+        if self.conn.get_database_backend() != DbBackend::Postgres {
+            let txn = self.begin_write().await?;
+            let order = txn.insert_order(new).await?;
+            txn.record_event(event).await?;
             txn.commit().await?;
             return Ok(order);
         }
@@ -188,8 +80,9 @@ impl WebDatabaseAdapter {
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
              RETURNING *), \
              recorded AS (INSERT INTO analytics_events (id, user_id, event_type, event_data, \
-             created_at) VALUES ($14, $2, $15, $16, $13)) \
+             created_at) VALUES ($14, $15, $16, $17, $18)) \
              SELECT * FROM created";
+        let row = order_row(new);
         let values: Vec<sea_orm::Value> = vec![
             row.id.into(),
             row.user_id.into(),
@@ -203,87 +96,91 @@ impl WebDatabaseAdapter {
             row.status.into(),
             row.expires_at.into(),
             row.paid_at.into(),
-            at.into(),
+            row.created_at.into(),
             Uuid::now_v7().into(),
-            event_type.into(),
-            data.into(),
+            event.user_id.into(),
+            event.event_type.into(),
+            event.data.into(),
+            event.at.into(),
         ];
-        orders::Entity::find()
+        let created = orders::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 SQL,
                 values,
             ))
-            .one(db)
+            .one(&self.conn)
             .await?
-            .ok_or_else(|| DbErr::RecordNotInserted)
+            .ok_or(DbErr::RecordNotInserted)?;
+        order(created)
     }
 
-    /// The order `id`.
-    pub async fn order(
-        conn: &impl ConnectionTrait,
-        id: Uuid,
-    ) -> Result<Option<orders::Model>, DbErr> {
-        orders::Entity::find_by_id(id).one(conn).await
-    }
-
-    /// The order `id`, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's
-    /// write transactions are serial already).
-    pub async fn lock_order(
-        conn: &impl ConnectionTrait,
-        id: Uuid,
-    ) -> Result<Option<orders::Model>, DbErr> {
-        let mut query = orders::Entity::find_by_id(id);
-        if conn.get_database_backend() == DbBackend::Postgres {
-            query = query.lock(LockType::Update);
-        }
-        query.one(conn).await
+    /// Rates of `pair`, newest `valid_from` first.
+    pub async fn rate_history(
+        &self,
+        pair: &CurrencyPair,
+        limit: u64,
+    ) -> AppResult<Vec<ExchangeRate>> {
+        use exchange_rates::Column as C;
+        Ok(exchange_rates::Entity::find()
+            .filter(C::FromCurrency.eq(pair.from.as_str()))
+            .filter(C::ToCurrency.eq(pair.to.as_str()))
+            .order_by_desc(C::ValidFrom)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(exchange_rate)
+            .collect())
     }
 
     /// Orders with these ids.
-    pub async fn orders_by_ids(
-        conn: &impl ConnectionTrait,
-        ids: &[Uuid],
-    ) -> Result<Vec<orders::Model>, DbErr> {
+    pub async fn orders_by_ids(&self, ids: &[Uuid]) -> AppResult<Vec<Order>> {
         orders::Entity::find()
             .filter(orders::Column::Id.is_in(ids.iter().copied()))
-            .all(conn)
-            .await
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(order)
+            .collect()
     }
 
     /// Up to `limit` orders of `user_id`, newest first, older than `before` (keyset on the
     /// time-ordered UUIDv7 id, so concurrent inserts never shift a page).
     pub async fn orders_of(
-        conn: &impl ConnectionTrait,
+        &self,
         user_id: Uuid,
         limit: u64,
         before: Option<Uuid>,
-        status: Option<&str>,
-    ) -> Result<Vec<orders::Model>, DbErr> {
+        status: Option<OrderStatus>,
+    ) -> AppResult<Vec<Order>> {
         use orders::Column as C;
         let mut query = orders::Entity::find().filter(C::UserId.eq(user_id));
         if let Some(before) = before {
             query = query.filter(C::Id.lt(before));
         }
         if let Some(status) = status {
-            query = query.filter(C::Status.eq(status));
+            query = query.filter(C::Status.eq(status.as_str()));
         }
-        query.order_by_desc(C::Id).limit(limit).all(conn).await
+        query
+            .order_by_desc(C::Id)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(order)
+            .collect()
     }
 
     /// Ids of pending orders whose window has passed with nothing pending under them.
-    pub async fn due_orders(
-        conn: &impl ConnectionTrait,
-        at: DateTime,
-        limit: u64,
-    ) -> Result<Vec<Uuid>, DbErr> {
+    pub async fn due_orders(&self, at: DateTime, limit: u64) -> AppResult<Vec<Uuid>> {
         use orders::Column as C;
         Ok(orders::Entity::find()
-            .filter(C::Status.eq("pending"))
+            .filter(C::Status.eq(OrderStatus::Pending.as_str()))
             .filter(C::ExpiresAt.lte(at))
             .order_by_asc(C::ExpiresAt)
             .limit(limit)
-            .all(conn)
+            .all(&self.conn)
             .await?
             .into_iter()
             .filter(|o| o.pending_amount.0.is_zero())
@@ -291,119 +188,456 @@ impl WebDatabaseAdapter {
             .collect())
     }
 
+    /// Payments of these orders, oldest first.
+    pub async fn payments_of_orders(&self, order_ids: &[Uuid]) -> AppResult<Vec<Payment>> {
+        payments::Entity::find()
+            .filter(payments::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(payments::Column::Id)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(payment)
+            .collect()
+    }
+
+    /// Counts by event type and volumes by pair (orders paid that day) of one UTC day.
+    pub async fn daily_analytics(&self, date: NaiveDate) -> AppResult<DailyAnalytics> {
+        let start = date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or_default();
+        let end = start + chrono::Duration::days(1);
+        let backend = self.conn.get_database_backend();
+        let (p1, p2) = match backend {
+            DbBackend::Postgres => ("$1", "$2"),
+            _ => ("?", "?"),
+        };
+
+        let events_sql = format!(
+            "SELECT event_type, COUNT(*) AS n FROM analytics_events \
+             WHERE created_at >= {p1} AND created_at < {p2} GROUP BY event_type ORDER BY event_type"
+        );
+        let rows = self
+            .conn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                events_sql,
+                [start.into(), end.into()],
+            ))
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(EventCount {
+                event_type: row.try_get("", "event_type")?,
+                count: row.try_get("", "n")?,
+            });
+        }
+
+        // SQLite keeps money as canonical text with exactly 8 decimal places. Summing the
+        // whole parts and the 8-digit fractions as separate integers stays exact (SUM over
+        // the text would go through floats) and cannot overflow 64 bits for any real day.
+        let (sum_amount, sum_to_amount) = match backend {
+            DbBackend::Postgres => (
+                "SUM(amount) AS amount".to_owned(),
+                "SUM(to_amount) AS to_amount".to_owned(),
+            ),
+            _ => (sqlite_money_sum("amount"), sqlite_money_sum("to_amount")),
+        };
+        let volume_sql = format!(
+            "SELECT from_currency, to_currency, COUNT(*) AS n, {sum_amount}, \
+             {sum_to_amount} FROM orders \
+             WHERE paid_at >= {p1} AND paid_at < {p2} \
+             GROUP BY from_currency, to_currency ORDER BY from_currency, to_currency"
+        );
+        let rows = self
+            .conn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                volume_sql,
+                [start.into(), end.into()],
+            ))
+            .await?;
+        let mut volumes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (amount, to_amount) = match backend {
+                DbBackend::Postgres => (
+                    row.try_get::<Decimal>("", "amount")?,
+                    row.try_get::<Decimal>("", "to_amount")?,
+                ),
+                _ => (
+                    Decimal::from(row.try_get::<i64>("", "amount_int")?)
+                        + Decimal::new(row.try_get::<i64>("", "amount_frac")?, 8),
+                    Decimal::from(row.try_get::<i64>("", "to_amount_int")?)
+                        + Decimal::new(row.try_get::<i64>("", "to_amount_frac")?, 8),
+                ),
+            };
+            volumes.push(PairVolume {
+                from_currency: row.try_get("", "from_currency")?,
+                to_currency: row.try_get("", "to_currency")?,
+                orders: row.try_get("", "n")?,
+                amount,
+                to_amount,
+            });
+        }
+        Ok(DailyAnalytics {
+            date,
+            events,
+            volumes,
+        })
+    }
+}
+
+/// Reads that run on the pool or inside a transaction, and the event record both use.
+impl<C: ConnectionTrait> WebDb<C> {
+    /// The rate of `pair` valid at `at`.
+    pub async fn rate_at(
+        &self,
+        pair: &CurrencyPair,
+        at: DateTime,
+    ) -> AppResult<Option<ExchangeRate>> {
+        use exchange_rates::Column as C;
+        Ok(exchange_rates::Entity::find()
+            .filter(C::FromCurrency.eq(pair.from.as_str()))
+            .filter(C::ToCurrency.eq(pair.to.as_str()))
+            .filter(C::ValidFrom.lte(at))
+            .filter(
+                Condition::any()
+                    .add(C::ValidUntil.is_null())
+                    .add(C::ValidUntil.gt(at)),
+            )
+            .order_by_desc(C::ValidFrom)
+            .one(&self.conn)
+            .await?
+            .map(exchange_rate))
+    }
+
+    /// Every pair's rate valid at `at`, and when that set next changes by itself.
+    pub async fn current_rates(&self, at: DateTime) -> AppResult<CurrentRates> {
+        use exchange_rates::Column as C;
+        let rows = exchange_rates::Entity::find()
+            .filter(C::ValidFrom.lte(at))
+            .filter(
+                Condition::any()
+                    .add(C::ValidUntil.is_null())
+                    .add(C::ValidUntil.gt(at)),
+            )
+            .order_by_asc(C::FromCurrency)
+            .order_by_asc(C::ToCurrency)
+            .order_by_desc(C::ValidFrom)
+            .all(&self.conn)
+            .await?;
+        let mut rates: Vec<ExchangeRate> = Vec::new();
+        for row in rows {
+            // Ordered by pair, newest first: keep the first row of each pair.
+            let same_pair = rates.last().is_some_and(|r| {
+                r.from_currency == row.from_currency && r.to_currency == row.to_currency
+            });
+            if !same_pair {
+                rates.push(exchange_rate(row));
+            }
+        }
+        let next_start = exchange_rates::Entity::find()
+            .filter(C::ValidFrom.gt(at))
+            .order_by_asc(C::ValidFrom)
+            .one(&self.conn)
+            .await?
+            .map(|m| m.valid_from);
+        let next_change = rates
+            .iter()
+            .filter_map(|r| r.valid_until)
+            .chain(next_start)
+            .min();
+        Ok(CurrentRates { rates, next_change })
+    }
+
+    /// The order `id`.
+    pub async fn order(&self, id: Uuid) -> AppResult<Option<Order>> {
+        orders::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .map(order)
+            .transpose()
+    }
+
+    /// The payment `id`.
+    pub async fn payment(&self, id: Uuid) -> AppResult<Option<Payment>> {
+        payments::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .map(payment)
+            .transpose()
+    }
+
+    /// The payment `user_id` made with `key`.
+    pub async fn payment_by_key(&self, user_id: Uuid, key: &str) -> AppResult<Option<Payment>> {
+        payments::Entity::find()
+            .filter(payments::Column::UserId.eq(user_id))
+            .filter(payments::Column::IdempotencyKey.eq(key))
+            .one(&self.conn)
+            .await?
+            .map(payment)
+            .transpose()
+    }
+
+    /// Records an analytics event.
+    pub async fn record_event(&self, event: NewEvent) -> AppResult<()> {
+        analytics_events::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(event.user_id),
+            event_type: Set(event.event_type.to_owned()),
+            event_data: Set(Some(event.data)),
+            created_at: Set(event.at),
+        }
+        .insert(&self.conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Locks and writes, inside one transaction.
+impl WebTransaction {
+    /// Makes the transaction's writes permanent.
+    pub async fn commit(self) -> AppResult<()> {
+        Ok(self.conn.commit().await?)
+    }
+
+    /// Serialises writers of one currency pair until the transaction ends. SQLite needs
+    /// nothing: its write transactions (`IMMEDIATE`) are already serial.
+    pub async fn lock_pair(&self, pair: &CurrencyPair) -> AppResult<()> {
+        if self.conn.get_database_backend() == DbBackend::Postgres {
+            let key = format!("exchange_rates:{}_{}", pair.from, pair.to);
+            self.conn
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtext($1))",
+                    [key.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The newest rate of `pair` by `valid_from` (current or scheduled), locked for update
+    /// where the backend supports it.
+    pub async fn latest_rate(&self, pair: &CurrencyPair) -> AppResult<Option<ExchangeRate>> {
+        use exchange_rates::Column as C;
+        let mut query = exchange_rates::Entity::find()
+            .filter(C::FromCurrency.eq(pair.from.as_str()))
+            .filter(C::ToCurrency.eq(pair.to.as_str()))
+            .order_by_desc(C::ValidFrom);
+        if self.conn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Update);
+        }
+        Ok(query.one(&self.conn).await?.map(exchange_rate))
+    }
+
+    /// Closes a rate at `until`.
+    pub async fn close_rate(&self, id: Uuid, until: DateTime) -> AppResult<()> {
+        use exchange_rates::Column as C;
+        exchange_rates::Entity::update_many()
+            .col_expr(C::ValidUntil, Expr::value(until))
+            .filter(C::Id.eq(id))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a rate (its `id` is new, `valid_from`/`valid_until` already decided).
+    pub async fn insert_rate(&self, rate: &ExchangeRate, at: DateTime) -> AppResult<ExchangeRate> {
+        let row = exchange_rates::ActiveModel {
+            id: Set(rate.id),
+            from_currency: Set(rate.from_currency.clone()),
+            to_currency: Set(rate.to_currency.clone()),
+            rate: Set(rate.rate.into()),
+            valid_from: Set(rate.valid_from),
+            valid_until: Set(rate.valid_until),
+            created_at: Set(at),
+        }
+        .insert(&self.conn)
+        .await?;
+        Ok(exchange_rate(row))
+    }
+
+    /// Inserts a new order.
+    pub async fn insert_order(&self, new: &NewOrder) -> AppResult<Order> {
+        order(
+            orders::ActiveModel::from(order_row(new))
+                .insert(&self.conn)
+                .await?,
+        )
+    }
+
+    /// The order `id`, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's
+    /// write transactions are serial already).
+    pub async fn lock_order(&self, id: Uuid) -> AppResult<Option<Order>> {
+        let mut query = orders::Entity::find_by_id(id);
+        if self.conn.get_database_backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Update);
+        }
+        query.one(&self.conn).await?.map(order).transpose()
+    }
+
     /// Sets an order's status.
     pub async fn set_order_status(
-        conn: &impl ConnectionTrait,
+        &self,
         id: Uuid,
-        status: &str,
+        status: OrderStatus,
         at: DateTime,
-    ) -> Result<(), DbErr> {
+    ) -> AppResult<()> {
         use orders::Column as C;
         orders::Entity::update_many()
-            .col_expr(C::Status, Expr::value(status))
+            .col_expr(C::Status, Expr::value(status.as_str()))
             .col_expr(C::UpdatedAt, Expr::value(at))
             .filter(C::Id.eq(id))
-            .exec(conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
 
     /// Sets an order's paid and pending sums (and `paid_at` when it just became paid).
     pub async fn set_order_amounts(
-        conn: &impl ConnectionTrait,
-        order: &crate::web::orders::Order,
-        paid: rust_decimal::Decimal,
-        pending: rust_decimal::Decimal,
+        &self,
+        id: Uuid,
+        paid: Decimal,
+        pending: Decimal,
         paid_at: Option<DateTime>,
         at: DateTime,
-    ) -> Result<(), DbErr> {
+    ) -> AppResult<()> {
         use orders::Column as C;
         let mut update = orders::Entity::update_many()
-            .col_expr(C::PaidAmount, Expr::value(entity::ExactDecimal(paid)))
-            .col_expr(C::PendingAmount, Expr::value(entity::ExactDecimal(pending)))
+            .col_expr(C::PaidAmount, Expr::value(ExactDecimal(paid)))
+            .col_expr(C::PendingAmount, Expr::value(ExactDecimal(pending)))
             .col_expr(C::UpdatedAt, Expr::value(at));
         if let Some(paid_at) = paid_at {
             update = update.col_expr(C::PaidAt, Expr::value(paid_at));
         }
-        update.filter(C::Id.eq(order.id)).exec(conn).await?;
+        update.filter(C::Id.eq(id)).exec(&self.conn).await?;
         Ok(())
     }
 
-    /// Inserts a payment.
+    /// Inserts a pending payment of `user_id`; `CONFLICT` when the user already used its
+    /// idempotency key.
     pub async fn insert_payment(
-        conn: &impl ConnectionTrait,
-        row: payments::Model,
-    ) -> Result<payments::Model, DbErr> {
-        payments::ActiveModel::from(row).insert(conn).await
-    }
-
-    /// The payment `id`.
-    pub async fn payment(
-        conn: &impl ConnectionTrait,
+        &self,
         id: Uuid,
-    ) -> Result<Option<payments::Model>, DbErr> {
-        payments::Entity::find_by_id(id).one(conn).await
-    }
-
-    /// The payment `user_id` made with `key`.
-    pub async fn payment_by_key(
-        conn: &impl ConnectionTrait,
         user_id: Uuid,
-        key: &str,
-    ) -> Result<Option<payments::Model>, DbErr> {
-        payments::Entity::find()
-            .filter(payments::Column::UserId.eq(user_id))
-            .filter(payments::Column::IdempotencyKey.eq(key))
-            .one(conn)
-            .await
-    }
-
-    /// Payments of these orders, oldest first.
-    pub async fn payments_of_orders(
-        conn: &impl ConnectionTrait,
-        order_ids: &[Uuid],
-    ) -> Result<Vec<payments::Model>, DbErr> {
-        payments::Entity::find()
-            .filter(payments::Column::OrderId.is_in(order_ids.iter().copied()))
-            .order_by_asc(payments::Column::Id)
-            .all(conn)
-            .await
+        new: &NewPayment,
+        at: DateTime,
+    ) -> AppResult<Payment> {
+        let row = payments::ActiveModel {
+            id: Set(id),
+            order_id: Set(new.order_id),
+            user_id: Set(user_id),
+            payment_method: Set(new.payment_method.clone()),
+            amount: Set(new.amount.get().into()),
+            status: Set(PaymentStatus::Pending.as_str().to_owned()),
+            idempotency_key: Set(new.idempotency_key.clone()),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&self.conn)
+        .await
+        .on_unique(|| AppError::conflict("duplicate idempotencyKey"))?;
+        payment(row)
     }
 
     /// Sets a payment's status.
     pub async fn set_payment_status(
-        conn: &impl ConnectionTrait,
+        &self,
         id: Uuid,
-        status: &str,
+        status: PaymentStatus,
         at: DateTime,
-    ) -> Result<(), DbErr> {
+    ) -> AppResult<()> {
         use payments::Column as C;
         payments::Entity::update_many()
-            .col_expr(C::Status, Expr::value(status))
+            .col_expr(C::Status, Expr::value(status.as_str()))
             .col_expr(C::UpdatedAt, Expr::value(at))
             .filter(C::Id.eq(id))
-            .exec(conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
+}
 
-    /// Records an analytics event (inside the caller's transaction).
-    pub async fn record_event(
-        conn: &impl ConnectionTrait,
-        user_id: Option<Uuid>,
-        event_type: &str,
-        data: serde_json::Value,
-        at: DateTime,
-    ) -> Result<(), DbErr> {
-        analytics_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(user_id),
-            event_type: Set(event_type.to_owned()),
-            event_data: Set(Some(data)),
-            created_at: Set(at),
-        }
-        .insert(conn)
-        .await?;
-        Ok(())
+fn order_row(new: &NewOrder) -> orders::Model {
+    orders::Model {
+        id: new.id,
+        user_id: new.user_id,
+        from_currency: new.pair.from.as_str().to_owned(),
+        to_currency: new.pair.to.as_str().to_owned(),
+        amount: new.amount.get().into(),
+        exchange_rate: new.rate.into(),
+        to_amount: new.to_amount.into(),
+        paid_amount: Decimal::ZERO.into(),
+        pending_amount: Decimal::ZERO.into(),
+        status: OrderStatus::Pending.as_str().to_owned(),
+        expires_at: new.expires_at,
+        paid_at: None,
+        created_at: new.created_at,
+        updated_at: new.created_at,
     }
+}
+
+fn exchange_rate(m: exchange_rates::Model) -> ExchangeRate {
+    ExchangeRate {
+        id: m.id,
+        from_currency: m.from_currency,
+        to_currency: m.to_currency,
+        rate: m.rate.0,
+        valid_from: m.valid_from,
+        valid_until: m.valid_until,
+    }
+}
+
+fn order(m: orders::Model) -> AppResult<Order> {
+    let status = OrderStatus::from_db(&m.status).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "order {} has unknown status {:?}",
+            m.id,
+            m.status
+        ))
+    })?;
+    Ok(Order {
+        id: m.id,
+        user_id: m.user_id,
+        from_currency: m.from_currency,
+        to_currency: m.to_currency,
+        amount: m.amount.0,
+        exchange_rate: m.exchange_rate.0,
+        to_amount: m.to_amount.0,
+        status,
+        paid_amount: m.paid_amount.0,
+        pending_amount: m.pending_amount.0,
+        expires_at: m.expires_at,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn payment(m: payments::Model) -> AppResult<Payment> {
+    let status = PaymentStatus::from_db(&m.status).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "payment {} has unknown status {:?}",
+            m.id,
+            m.status
+        ))
+    })?;
+    Ok(Payment {
+        id: m.id,
+        order_id: m.order_id,
+        user_id: m.user_id,
+        payment_method: m.payment_method,
+        amount: m.amount.0,
+        status,
+        idempotency_key: m.idempotency_key,
+        created_at: m.created_at,
+    })
+}
+
+/// SQLite: `{col}_int` and `{col}_frac` sums of a canonical money text column.
+fn sqlite_money_sum(col: &str) -> String {
+    format!(
+        "SUM(CAST(substr({col}, 1, instr({col}, '.') - 1) AS INTEGER)) AS {col}_int, \
+         SUM(CAST(substr({col}, instr({col}, '.') + 1) AS INTEGER)) AS {col}_frac"
+    )
 }

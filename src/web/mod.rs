@@ -8,17 +8,4 @@ pub mod orders;
 pub mod payments;
 pub mod rates;
 
-pub use adapter::WebDatabaseAdapter;
-
-/// Now, truncated to microseconds: the precision both backends store, so a value read back
-/// equals the value written.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    truncate_micros(chrono::Utc::now())
-}
-
-/// Drops sub-microsecond digits.
-pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::Timelike;
-    let nanos = t.nanosecond() / 1_000 * 1_000;
-    t.with_nanosecond(nanos).unwrap_or(t)
-}
+pub use adapter::{WebDatabaseAdapter, WebTransaction};

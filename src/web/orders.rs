@@ -2,95 +2,24 @@
 //! orders, and the user's order list with its first page cached under
 //! `cache:{ctx}:orders:{user_id}`.
 
+use super::adapter::{WebDatabaseAdapter, WebTransaction};
+use super::analytics::AnalyticsService;
+use super::rates::RateService;
 use crate::cache::{Cache, keys};
-use crate::db::write_txn;
-use crate::domain::{CurrencyPair, Money, OrderStatus, round_money};
+use crate::clock::{DateTime, now};
+use crate::domain::analytics::event;
+use crate::domain::{CurrencyPair, Money, NewEvent, NewOrder, Order, OrderStatus, convert};
 use crate::error::{AppError, AppResult};
-use crate::web::analytics::{AnalyticsService, event};
-use crate::web::rates::RateService;
-use crate::web::{WebDatabaseAdapter, now};
-use entity::web::orders;
-use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-type DateTime = chrono::DateTime<chrono::Utc>;
 
 /// Orders kept in the cached first page of a user's list: the default page size of
 /// `myOrders` (SPEC §3), so the common request is served whole from the cache.
 pub const CACHED_PAGE: u64 = 20;
 /// Largest page `myOrders` serves.
 pub const MAX_PAGE: u64 = 100;
-
-/// An order as the API and the cache see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Order {
-    /// Order id (UUIDv7: ordered by creation).
-    pub id: Uuid,
-    /// Owner (identity user).
-    pub user_id: Uuid,
-    /// Currency sold.
-    pub from_currency: String,
-    /// Currency bought.
-    pub to_currency: String,
-    /// Amount sold.
-    pub amount: Decimal,
-    /// Rate locked at creation.
-    pub exchange_rate: Decimal,
-    /// `amount × exchange_rate`, half-even to 8 places.
-    pub to_amount: Decimal,
-    /// Status.
-    pub status: OrderStatus,
-    /// Sum of succeeded payments.
-    pub paid_amount: Decimal,
-    /// Sum of pending payments.
-    pub pending_amount: Decimal,
-    /// End of the payment window.
-    pub expires_at: DateTime,
-    /// Creation.
-    pub created_at: DateTime,
-    /// Last change.
-    pub updated_at: DateTime,
-}
-
-impl Order {
-    /// What is still unpaid (succeeded payments only).
-    pub fn remaining(&self) -> Decimal {
-        (self.amount - self.paid_amount).max(Decimal::ZERO)
-    }
-}
-
-impl TryFrom<orders::Model> for Order {
-    type Error = AppError;
-
-    fn try_from(m: orders::Model) -> AppResult<Self> {
-        let status = OrderStatus::from_db(&m.status).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "order {} has unknown status {:?}",
-                m.id,
-                m.status
-            ))
-        })?;
-        Ok(Self {
-            id: m.id,
-            user_id: m.user_id,
-            from_currency: m.from_currency,
-            to_currency: m.to_currency,
-            amount: m.amount.0,
-            exchange_rate: m.exchange_rate.0,
-            to_amount: m.to_amount.0,
-            status,
-            paid_amount: m.paid_amount.0,
-            pending_amount: m.pending_amount.0,
-            expires_at: m.expires_at,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        })
-    }
-}
 
 /// A page of a user's orders, newest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -123,7 +52,7 @@ impl Cursor {
 
 /// Orders service.
 pub struct OrderService {
-    adapter: WebDatabaseAdapter,
+    db: WebDatabaseAdapter,
     cache: Arc<Cache>,
     keys: keys::Keys,
     analytics: Arc<AnalyticsService>,
@@ -134,7 +63,7 @@ pub struct OrderService {
 impl OrderService {
     /// A service over the web database and the cache.
     pub fn new(
-        adapter: WebDatabaseAdapter,
+        db: WebDatabaseAdapter,
         cache: Arc<Cache>,
         keys: keys::Keys,
         analytics: Arc<AnalyticsService>,
@@ -142,7 +71,7 @@ impl OrderService {
         payment_window: Duration,
     ) -> Self {
         Self {
-            adapter,
+            db,
             cache,
             keys,
             analytics,
@@ -175,69 +104,42 @@ impl OrderService {
             .current(&pair)
             .await?
             .ok_or(AppError::NotFound("exchange rate"))?;
-        let to_amount = amount
-            .get()
-            .checked_mul(rate.rate)
-            .map(round_money)
-            .filter(|t| *t <= Money::max())
-            .ok_or_else(|| {
-                AppError::bad_input("input.amount", "converts to more than an order can hold")
-            })?;
-        if to_amount.is_zero() {
-            return Err(AppError::bad_input(
-                "input.amount",
-                "is too small to convert at this rate",
-            ));
-        }
+        let to_amount = convert("input.amount", amount, rate.rate)?;
         let window = chrono::Duration::from_std(self.payment_window).map_err(AppError::internal)?;
-        let row = orders::Model {
+        let new = NewOrder {
             id: Uuid::now_v7(),
             user_id,
-            from_currency: pair.from.as_str().to_owned(),
-            to_currency: pair.to.as_str().to_owned(),
-            amount: amount.get().into(),
-            exchange_rate: rate.rate.into(),
-            to_amount: to_amount.into(),
-            paid_amount: Decimal::ZERO.into(),
-            pending_amount: Decimal::ZERO.into(),
-            status: OrderStatus::Pending.as_str().to_owned(),
+            pair,
+            amount,
+            rate: rate.rate,
+            to_amount,
             expires_at: at + window,
-            paid_at: None,
             created_at: at,
-            updated_at: at,
         };
-        let event = serde_json::json!({
-            "orderId": row.id,
-            "pair": format!("{}_{}", pair.from, pair.to),
-            "amount": amount.get(),
-        });
-        let created = WebDatabaseAdapter::insert_order_with_event(
-            self.adapter.conn(),
-            row,
-            event::ORDER_CREATED,
-            event,
-        )
-        .await?;
+        let event = NewEvent {
+            user_id: Some(user_id),
+            event_type: event::ORDER_CREATED,
+            data: serde_json::json!({
+                "orderId": new.id,
+                "pair": format!("{}_{}", new.pair.from, new.pair.to),
+                "amount": amount.get(),
+            }),
+            at,
+        };
+        let created = self.db.insert_order_with_event(&new, event).await?;
         self.invalidate(user_id, at).await;
-        created.try_into()
+        Ok(created)
     }
 
     /// The caller's order, or `None` (also for another user's order).
     pub async fn get(&self, user_id: Uuid, id: Uuid) -> AppResult<Option<Order>> {
-        match WebDatabaseAdapter::order(self.adapter.conn(), id).await? {
-            Some(m) if m.user_id == user_id => Ok(Some(m.try_into()?)),
-            _ => Ok(None),
-        }
+        Ok(self.db.order(id).await?.filter(|o| o.user_id == user_id))
     }
 
     /// Orders by id, for the DataLoader (no ownership check: callers only pass ids they
     /// reached through their own objects).
     pub async fn by_ids(&self, ids: &[Uuid]) -> AppResult<Vec<Order>> {
-        WebDatabaseAdapter::orders_by_ids(self.adapter.conn(), ids)
-            .await?
-            .into_iter()
-            .map(Order::try_from)
-            .collect()
+        self.db.orders_by_ids(ids).await
     }
 
     /// A page of the user's orders, newest first, after `after`, optionally of one status.
@@ -276,44 +178,37 @@ impl OrderService {
         after: Option<Cursor>,
         status: Option<OrderStatus>,
     ) -> AppResult<OrderPage> {
-        let mut rows = WebDatabaseAdapter::orders_of(
-            self.adapter.conn(),
-            user_id,
-            first + 1,
-            after.map(|c| c.0),
-            status.map(|s| s.as_str()),
-        )
-        .await?;
-        let has_next_page = rows.len() as u64 > first;
-        rows.truncate(first as usize);
+        let mut orders = self
+            .db
+            .orders_of(user_id, first + 1, after.map(|c| c.0), status)
+            .await?;
+        let has_next_page = orders.len() as u64 > first;
+        orders.truncate(first as usize);
         Ok(OrderPage {
-            orders: rows
-                .into_iter()
-                .map(Order::try_from)
-                .collect::<AppResult<_>>()?,
+            orders,
             has_next_page,
         })
     }
 
-    /// Locks the caller's order for a write; `NOT_FOUND` when it is not theirs.
+    /// Locks the caller's order for a write (any order when `user_id` is `None`);
+    /// `NOT_FOUND` when it is not theirs.
     pub async fn lock_own(
-        txn: &DatabaseTransaction,
+        txn: &WebTransaction,
         user_id: Option<Uuid>,
         id: Uuid,
     ) -> AppResult<Order> {
-        let row = WebDatabaseAdapter::lock_order(txn, id).await?;
-        match row {
-            Some(m) if user_id.is_none_or(|u| u == m.user_id) => m.try_into(),
+        match txn.lock_order(id).await? {
+            Some(order) if user_id.is_none_or(|u| u == order.user_id) => Ok(order),
             _ => Err(AppError::NotFound("order")),
         }
     }
 
     /// Moves a locked order to `next`, recording `event_type`; refuses illegal transitions.
     pub async fn transition(
-        conn: &impl ConnectionTrait,
+        txn: &WebTransaction,
         order: &Order,
         next: OrderStatus,
-        event_type: &str,
+        event_type: &'static str,
         at: DateTime,
     ) -> AppResult<()> {
         if !order.status.can_become(next) {
@@ -323,36 +218,27 @@ impl OrderService {
                 next.as_str()
             )));
         }
-        WebDatabaseAdapter::set_order_status(conn, order.id, next.as_str(), at).await?;
-        WebDatabaseAdapter::record_event(
-            conn,
-            Some(order.user_id),
+        txn.set_order_status(order.id, next, at).await?;
+        txn.record_event(NewEvent {
+            user_id: Some(order.user_id),
             event_type,
-            serde_json::json!({ "orderId": order.id }),
+            data: serde_json::json!({ "orderId": order.id }),
             at,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Whether a pending order's window has passed with no payment pending under it.
-    pub fn is_due(order: &Order, at: DateTime) -> bool {
-        order.status == OrderStatus::Pending
-            && order.expires_at <= at
-            && order.pending_amount.is_zero()
+        })
+        .await
     }
 
     /// Expires the order when it is due, inside the caller's transaction (the caller
     /// commits and then reports `CONFLICT`).
     pub async fn expire_if_due(
-        conn: &impl ConnectionTrait,
+        txn: &WebTransaction,
         order: &Order,
         at: DateTime,
     ) -> AppResult<bool> {
-        if !Self::is_due(order, at) {
+        if !order.is_due(at) {
             return Ok(false);
         }
-        Self::transition(conn, order, OrderStatus::Expired, event::ORDER_EXPIRED, at).await?;
+        Self::transition(txn, order, OrderStatus::Expired, event::ORDER_EXPIRED, at).await?;
         Ok(true)
     }
 
@@ -360,7 +246,7 @@ impl OrderService {
     #[tracing::instrument(skip(self))]
     pub async fn cancel(&self, user_id: Uuid, id: Uuid) -> AppResult<Order> {
         let at = now();
-        let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
+        let txn = self.db.begin_write().await?;
         let order = Self::lock_own(&txn, Some(user_id), id).await?;
         if Self::expire_if_due(&txn, &order, at).await? {
             txn.commit().await?;
@@ -388,7 +274,7 @@ impl OrderService {
     #[tracing::instrument(skip(self))]
     pub async fn complete(&self, id: Uuid) -> AppResult<Order> {
         let at = now();
-        let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
+        let txn = self.db.begin_write().await?;
         let order = Self::lock_own(&txn, None, id).await?;
         self.commit_transition(
             txn,
@@ -404,28 +290,29 @@ impl OrderService {
     /// the change made stale and returns the order as stored.
     async fn commit_transition(
         &self,
-        txn: DatabaseTransaction,
+        txn: WebTransaction,
         order: &Order,
         next: OrderStatus,
-        event_type: &str,
+        event_type: &'static str,
         at: DateTime,
     ) -> AppResult<Order> {
         Self::transition(&txn, order, next, event_type, at).await?;
-        let updated = WebDatabaseAdapter::order(&txn, order.id)
+        let updated = txn
+            .order(order.id)
             .await?
             .ok_or(AppError::NotFound("order"))?;
         txn.commit().await?;
         self.invalidate(order.user_id, at).await;
-        updated.try_into()
+        Ok(updated)
     }
 
     /// Expires every order whose payment window has passed (the sweeper); returns how many.
     pub async fn expire_due(&self) -> AppResult<usize> {
         let at = now();
-        let due = WebDatabaseAdapter::due_orders(self.adapter.conn(), at, 500).await?;
+        let due = self.db.due_orders(at, 500).await?;
         let mut expired = 0;
         for id in due {
-            let txn = self.adapter.conn().begin_with_options(write_txn()).await?;
+            let txn = self.db.begin_write().await?;
             let order = Self::lock_own(&txn, None, id).await?;
             if Self::expire_if_due(&txn, &order, at).await? {
                 txn.commit().await?;

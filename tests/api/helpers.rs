@@ -7,7 +7,8 @@
 //! prefix. Unreachable URLs fail the test; nothing is skipped.
 
 use exchanger::config::{Config, Storage};
-use exchanger::startup::{Application, WebStack};
+use exchanger::stack::{Stores, WebStack};
+use exchanger::startup::Application;
 use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -391,7 +392,7 @@ impl TestApp {
             exchanger::domain::Money::parse("rate", rate.parse().expect("decimal")).expect("rate");
         self.stack
             .rates
-            .set(exchanger::web::rates::NewRate {
+            .set(exchanger::domain::NewRate {
                 pair,
                 rate,
                 valid_from: None,
@@ -668,7 +669,7 @@ impl TestApp {
             .await
             .expect("store answers");
         if let Some(raw) = cached {
-            let mut record: exchanger::identity::SessionRecord =
+            let mut record: exchanger::domain::SessionRecord =
                 serde_json::from_str(&raw).expect("cached session record");
             record.expires_at = past;
             // Through the facade, so local copies in front of the store change too.
@@ -695,11 +696,10 @@ impl TestApp {
     pub fn stack_for(&self, ctx: exchanger::context::ApplicationContext) -> WebStack {
         let mut config = self.config.clone();
         config.app_context = ctx;
-        let cache = exchanger::cache::Cache::new(self.stack.cache.store().clone());
-        exchanger::startup::assemble_web_stack(
+        exchanger::stack::assemble_web_stack(
             &config,
             self.stack.dbs.clone(),
-            std::sync::Arc::new(cache),
+            Stores::over(self.stack.cache.store().clone(), None),
             std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
         )
     }
@@ -730,16 +730,12 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         Storage::Embedded { .. } => {
             let dbs = exchanger::db::connect(&config).await.expect("databases");
             exchanger::db::migrate(&dbs).await.expect("migrations");
-            let cache = exchanger::startup::redis_cache(
-                redis_url,
-                config.redis_pool_size,
-                &config.key_prefix,
-            )
-            .expect("redis cache");
-            let stack = exchanger::startup::assemble_web_stack(
+            let stores = Stores::redis(redis_url, config.redis_pool_size, &config.key_prefix)
+                .expect("redis stores");
+            let stack = exchanger::stack::assemble_web_stack(
                 &config,
                 dbs,
-                cache,
+                stores,
                 std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
             );
             Application::with_stack(stack)

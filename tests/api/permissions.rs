@@ -4,9 +4,9 @@
 
 use crate::helpers::{TestApp, spawn_app, token_hash};
 use exchanger::context::ApplicationContext;
+use exchanger::domain::SessionToken;
 use exchanger::domain::{Email, Password, Permission};
 use exchanger::identity::ClientInfo;
-use exchanger::identity::token::SessionToken;
 use serde_json::json;
 
 const GRANT: &str =

@@ -1,7 +1,8 @@
 //! The same conformance tests for both `KvStore` implementations.
 
 use crate::helpers::{Backend, backend};
-use exchanger::cache::store::{KvStore, MemoryStore, RedisStore};
+use exchanger::cache::redis::RedisStore;
+use exchanger::cache::store::{KvStore, MemoryStore};
 use std::time::{Duration, Instant};
 
 fn stores() -> Vec<(&'static str, Box<dyn KvStore>)> {

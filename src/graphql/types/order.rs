@@ -4,12 +4,12 @@ use super::scalars::{DateTimeScalar, DecimalScalar};
 use crate::domain;
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders::{orders_loader, payments_loader};
-use crate::web::{orders, payments};
+use crate::web::orders::{Cursor, OrderPage};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 
 /// Status of an order.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "OrderStatus")]
+#[graphql(name = "OrderStatus", remote = "crate::domain::OrderStatus")]
 pub enum OrderStatus {
     /// Waiting for payment.
     Pending,
@@ -23,33 +23,9 @@ pub enum OrderStatus {
     Expired,
 }
 
-impl From<domain::OrderStatus> for OrderStatus {
-    fn from(s: domain::OrderStatus) -> Self {
-        match s {
-            domain::OrderStatus::Pending => Self::Pending,
-            domain::OrderStatus::Paid => Self::Paid,
-            domain::OrderStatus::Completed => Self::Completed,
-            domain::OrderStatus::Cancelled => Self::Cancelled,
-            domain::OrderStatus::Expired => Self::Expired,
-        }
-    }
-}
-
-impl From<OrderStatus> for domain::OrderStatus {
-    fn from(s: OrderStatus) -> Self {
-        match s {
-            OrderStatus::Pending => Self::Pending,
-            OrderStatus::Paid => Self::Paid,
-            OrderStatus::Completed => Self::Completed,
-            OrderStatus::Cancelled => Self::Cancelled,
-            OrderStatus::Expired => Self::Expired,
-        }
-    }
-}
-
 /// Status of a payment.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "PaymentStatus")]
+#[graphql(name = "PaymentStatus", remote = "crate::domain::PaymentStatus")]
 pub enum PaymentStatus {
     /// Created, not settled.
     Pending,
@@ -59,28 +35,8 @@ pub enum PaymentStatus {
     Failed,
 }
 
-impl From<domain::PaymentStatus> for PaymentStatus {
-    fn from(s: domain::PaymentStatus) -> Self {
-        match s {
-            domain::PaymentStatus::Pending => Self::Pending,
-            domain::PaymentStatus::Succeeded => Self::Succeeded,
-            domain::PaymentStatus::Failed => Self::Failed,
-        }
-    }
-}
-
-impl From<PaymentStatus> for domain::PaymentStatus {
-    fn from(s: PaymentStatus) -> Self {
-        match s {
-            PaymentStatus::Pending => Self::Pending,
-            PaymentStatus::Succeeded => Self::Succeeded,
-            PaymentStatus::Failed => Self::Failed,
-        }
-    }
-}
-
 /// An exchange order.
-pub struct Order(pub orders::Order);
+pub struct Order(pub domain::Order);
 
 /// An exchange order at a locked rate.
 #[Object]
@@ -146,7 +102,7 @@ impl Order {
 }
 
 /// A payment.
-pub struct Payment(pub payments::Payment);
+pub struct Payment(pub domain::Payment);
 
 /// A payment towards an order.
 #[Object]
@@ -216,13 +172,13 @@ pub struct OrderConnection {
     pub page_info: PageInfo,
 }
 
-impl From<orders::OrderPage> for OrderConnection {
-    fn from(page: orders::OrderPage) -> Self {
+impl From<OrderPage> for OrderConnection {
+    fn from(page: OrderPage) -> Self {
         let edges: Vec<OrderEdge> = page
             .orders
             .into_iter()
             .map(|o| OrderEdge {
-                cursor: orders::Cursor(o.id).encode(),
+                cursor: Cursor(o.id).encode(),
                 node: Order(o),
             })
             .collect();

@@ -1,11 +1,11 @@
 //! `ExchangeRate` and `Quote` objects.
 
 use super::scalars::{DateTimeScalar, DecimalScalar};
-use crate::web::rates;
+use crate::domain;
 use async_graphql::{ID, Object};
 
 /// A rate of one currency pair over a period.
-pub struct ExchangeRate(pub rates::ExchangeRate);
+pub struct ExchangeRate(pub domain::ExchangeRate);
 
 /// The rate of a currency pair, valid from `validFrom` until `validUntil` (open when null).
 #[Object]
@@ -37,40 +37,33 @@ impl ExchangeRate {
 }
 
 /// What an amount converts to at the current rate.
-pub struct Quote {
-    /// The rate used.
-    pub rate: rates::ExchangeRate,
-    /// The amount sold.
-    pub amount: rust_decimal::Decimal,
-    /// `amount × rate`, rounded half-even to 8 places.
-    pub to_amount: rust_decimal::Decimal,
-}
+pub struct Quote(pub domain::Quote);
 
 /// A quote: `toAmount = amount × rate`, rounded half-even to 8 places.
 #[Object]
 impl Quote {
     /// Currency sold.
     async fn from_currency(&self) -> &str {
-        &self.rate.from_currency
+        &self.0.rate.from_currency
     }
     /// Currency bought.
     async fn to_currency(&self) -> &str {
-        &self.rate.to_currency
+        &self.0.rate.to_currency
     }
     /// Amount sold.
     async fn amount(&self) -> DecimalScalar {
-        DecimalScalar(self.amount)
+        DecimalScalar(self.0.amount.get())
     }
     /// Rate applied.
     async fn rate(&self) -> DecimalScalar {
-        DecimalScalar(self.rate.rate)
+        DecimalScalar(self.0.rate.rate)
     }
     /// Amount bought.
     async fn to_amount(&self) -> DecimalScalar {
-        DecimalScalar(self.to_amount)
+        DecimalScalar(self.0.to_amount)
     }
     /// When the rate stops being valid, if known.
     async fn valid_until(&self) -> Option<DateTimeScalar> {
-        self.rate.valid_until.map(DateTimeScalar)
+        self.0.rate.valid_until.map(DateTimeScalar)
     }
 }

@@ -1,7 +1,8 @@
 //! `User`, `AuthPayload` and `Session`.
 
 use super::scalars::DateTimeScalar;
-use crate::identity::{self, AuthUser};
+use crate::domain::AuthUser;
+use crate::identity::{SignedIn, StoredSession};
 use async_graphql::{ID, Object};
 
 /// A user as the API shows it (never the password hash).
@@ -33,7 +34,7 @@ impl User {
 }
 
 /// The result of signing in.
-pub struct AuthPayload(pub identity::SignedIn);
+pub struct AuthPayload(pub SignedIn);
 
 /// A new session: the token (also set as an HttpOnly cookie) and its user.
 #[Object]
@@ -55,7 +56,7 @@ impl AuthPayload {
 /// One of the viewer's sessions.
 pub struct Session {
     /// The session.
-    pub view: identity::SessionView,
+    pub stored: StoredSession,
     /// Whether it is the one making this request.
     pub current: bool,
 }
@@ -65,15 +66,15 @@ pub struct Session {
 impl Session {
     /// Session id (for `revokeSession`).
     async fn id(&self) -> ID {
-        ID(self.view.id.clone())
+        ID(self.stored.record.id.clone())
     }
     /// Sign-in time.
     async fn created_at(&self) -> DateTimeScalar {
-        DateTimeScalar(self.view.created_at)
+        DateTimeScalar(self.stored.created_at)
     }
     /// When it ends.
     async fn expires_at(&self) -> DateTimeScalar {
-        DateTimeScalar(self.view.expires_at)
+        DateTimeScalar(self.stored.record.expires_at)
     }
     /// Whether this request uses it.
     async fn current(&self) -> bool {
@@ -81,14 +82,14 @@ impl Session {
     }
     /// Browser at sign-in.
     async fn user_agent(&self) -> Option<&str> {
-        self.view.user_agent.as_deref()
+        self.stored.client.user_agent.as_deref()
     }
     /// Client address at sign-in.
     async fn ip_address(&self) -> Option<&str> {
-        self.view.ip_address.as_deref()
+        self.stored.client.ip.as_deref()
     }
     /// Last use, to within a minute.
     async fn last_seen_at(&self) -> Option<DateTimeScalar> {
-        self.view.last_seen_at.map(DateTimeScalar)
+        self.stored.last_seen_at.map(DateTimeScalar)
     }
 }
