@@ -60,18 +60,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_complexity: 1000,
-            max_aliases: 30,
-            max_batch: 10,
-            max_body_bytes: 64 * 1024,
-            introspection: true,
-        }
+        RawConfig::defaults().limits
     }
 }
 
-/// Raw settings as clap reads them from flags and environment variables.
+/// Raw settings as clap reads them from flags and environment variables. The defaults
+/// written here are the only ones: [`RawConfig::defaults`] reads them back.
 #[derive(Clone, Debug, Args)]
 pub struct RawConfig {
     /// PostgreSQL URL of `exchanger_identity` (set all three URLs or none).
@@ -170,34 +164,26 @@ pub struct LoginLimits {
     pub window: Duration,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            per_account: 5,
-            per_ip: 30,
-            window: Duration::from_secs(900),
-        }
+impl RawConfig {
+    /// Every setting at its built-in default, as if nothing were set (the environment is
+    /// not read).
+    pub fn defaults() -> Self {
+        use clap::FromArgMatches;
+        let command = Self::augment_args(clap::Command::new("defaults"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["defaults"])
+            .expect("BUG: the built-in defaults parse");
+        Self::from_arg_matches(&matches).expect("BUG: the built-in defaults are complete")
     }
 }
 
 impl Config {
     /// The embedded default over `data_dir`, every other setting at its default.
     pub fn embedded(data_dir: PathBuf) -> Self {
-        Self {
-            storage: Storage::Embedded { data_dir },
-            app_context: ApplicationContext::Web,
-            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            cookie_secure: true,
-            cors_origins: Vec::new(),
-            log_format: LogFormat::Text,
-            payment_window: Duration::from_secs(30 * 60),
-            database_max_connections: 16,
-            redis_pool_size: 16,
-            login_limits: LoginLimits::default(),
-            limits: Limits::default(),
-            key_prefix: String::new(),
-            sweep_interval: Duration::from_secs(30),
-        }
+        let mut raw = RawConfig::defaults();
+        raw.data_dir = data_dir;
+        Self::from_raw(raw).expect("BUG: the built-in defaults are valid")
     }
 
     /// Validates the raw settings; the error names the variable at fault.
@@ -286,4 +272,20 @@ fn check_url(name: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
 /// Exposes a secret URL for a driver call (kept in one place so it is easy to audit).
 pub fn expose(url: &SecretString) -> &str {
     url.expose_secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_documented_ones_and_valid() {
+        let config = Config::embedded(PathBuf::from("/tmp/x"));
+        assert_eq!(config.bind_addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.payment_window, Duration::from_secs(30 * 60));
+        assert_eq!(config.limits.max_depth, 12);
+        assert_eq!(config.login_limits.per_account, 5);
+        assert!(config.cookie_secure && config.limits.introspection);
+        assert!(matches!(config.storage, Storage::Embedded { .. }));
+    }
 }

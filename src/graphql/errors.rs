@@ -224,3 +224,79 @@ impl Extension for ErrorLoggingExtension {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn extensions(err: AppError) -> (String, async_graphql::ErrorExtensionValues) {
+        let err = async_graphql::Error::from(err);
+        (err.message, err.extensions.unwrap_or_default())
+    }
+
+    fn code_of(ext: &async_graphql::ErrorExtensionValues) -> String {
+        match ext.get("code") {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            other => panic!("no code: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_app_error_maps_to_its_code() {
+        let cases = [
+            (AppError::Unauthenticated, code::UNAUTHENTICATED),
+            (AppError::Forbidden, code::FORBIDDEN),
+            (
+                AppError::bad_input("input.amount", "must be positive"),
+                code::BAD_USER_INPUT,
+            ),
+            (AppError::NotFound("order"), code::NOT_FOUND),
+            (AppError::conflict("already paid"), code::CONFLICT),
+            (
+                AppError::RateLimited {
+                    retry_after: Duration::from_secs(7),
+                },
+                code::RATE_LIMITED,
+            ),
+            (
+                AppError::internal(anyhow::anyhow!("db password is hunter2")),
+                code::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (err, expected) in cases {
+            let (_, ext) = extensions(err);
+            assert_eq!(code_of(&ext), expected);
+        }
+    }
+
+    #[test]
+    fn bad_input_names_its_field_and_rate_limits_say_when_to_retry() {
+        let (message, ext) = extensions(AppError::bad_input("input.amount", "must be positive"));
+        assert_eq!(message, "input.amount must be positive");
+        assert_eq!(
+            ext.get("field"),
+            Some(&async_graphql::Value::from("input.amount"))
+        );
+        let (_, ext) = extensions(AppError::RateLimited {
+            retry_after: Duration::from_millis(10),
+        });
+        assert_eq!(ext.get("retryAfter"), Some(&async_graphql::Value::from(1)));
+    }
+
+    #[test]
+    fn an_internal_error_shows_nothing_of_its_cause() {
+        let (message, ext) = extensions(AppError::internal(anyhow::anyhow!("secret detail")));
+        assert_eq!(message, "Internal server error");
+        assert!(!format!("{ext:?}").contains("secret"));
+    }
+
+    #[test]
+    fn argument_value_errors_are_told_from_document_errors() {
+        assert!(is_input_error(
+            "Invalid value for argument \"amount\", expected type \"Decimal\""
+        ));
+        assert!(is_input_error("Failed to parse \"Decimal\": not a number"));
+        assert!(!is_input_error("Unknown field \"nope\" on type \"Query\"."));
+    }
+}
