@@ -38,10 +38,11 @@ pub enum Storage {
 /// GraphQL limits (SPEC §4).
 #[derive(Clone, Debug, Args)]
 pub struct Limits {
-    /// Maximum query depth.
+    /// Maximum nesting of fields (a leaf counts; introspection's `ofType` links do not).
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
-    /// Maximum query complexity.
+    /// Maximum fields a document selects once its fragments are expanded (`__typename` and
+    /// introspection fields included).
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
     pub max_complexity: usize,
     /// Maximum number of aliases in one document.
@@ -50,6 +51,9 @@ pub struct Limits {
     /// Maximum number of operations in one batch request.
     #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
+    /// Maximum root mutation fields in one operation.
+    #[arg(long, env = "GRAPHQL_MAX_MUTATIONS", default_value_t = 5)]
+    pub max_mutations: usize,
     /// Maximum request body size in bytes.
     #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -117,9 +121,81 @@ pub struct RawConfig {
     /// Window of the failed-login counters, in seconds.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900)]
     pub login_failure_window_secs: u64,
+    /// Sign-ups allowed per client address in the window before `RATE_LIMITED`.
+    #[arg(long, env = "SIGNUP_MAX_PER_IP", default_value_t = 20)]
+    pub signup_max_per_ip: u32,
+    /// Window of the sign-up counter, in seconds.
+    #[arg(long, env = "SIGNUP_WINDOW_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub signup_window_secs: u64,
+    /// Seconds a new connection has to send its first request head.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a request has to send its whole body.
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_body_timeout_secs: u64,
+    /// Seconds a kept-alive connection may stay silent between requests.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the open-files limit).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds open connections get to finish after SIGTERM before they are cut.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_secs: u64,
+    /// Seconds a query (or a subscription's first answer) may run; mutations are never cut.
+    #[arg(long, env = "QUERY_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub query_timeout_secs: u64,
+    /// PostgreSQL `statement_timeout`, in seconds.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub database_statement_timeout_secs: u64,
+    /// Seconds a WebSocket has to send `connection_init`.
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ws_init_timeout_secs: u64,
+    /// Subscriptions one WebSocket may hold at once.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ws_max_subscriptions: u64,
+    /// WebSockets one client address may hold open at once.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_IP", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub ws_max_connections_per_ip: u64,
     /// GraphQL limits.
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// Connection limits (SPEC §4).
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// Connections served at once (WebSockets included).
+    pub max_connections: usize,
+    /// Time to receive the first request head, counted from accept.
+    pub header_timeout: Duration,
+    /// Time to receive a request body, counted from its head.
+    pub body_timeout: Duration,
+    /// Silence allowed between requests on a kept-alive connection (the next request head
+    /// included).
+    pub idle_timeout: Duration,
+    /// How long open connections get to finish after the stop signal.
+    pub drain_timeout: Duration,
+}
+
+/// WebSocket limits (SPEC §4).
+#[derive(Clone, Copy, Debug)]
+pub struct WsLimits {
+    /// Time to send `connection_init`.
+    pub init_timeout: Duration,
+    /// Subscriptions per connection.
+    pub max_subscriptions: usize,
+    /// Connections per client address.
+    pub max_per_ip: usize,
+}
+
+/// Sign-up limits (SPEC §4).
+#[derive(Clone, Copy, Debug)]
+pub struct SignupLimits {
+    /// Sign-ups per client address per window.
+    pub per_ip: u32,
+    /// Counter window.
+    pub window: Duration,
 }
 
 /// Validated configuration. Tests build it with [`Config::embedded`] and change fields.
@@ -151,6 +227,16 @@ pub struct Config {
     pub key_prefix: String,
     /// Interval of the order-expiry sweeper.
     pub sweep_interval: Duration,
+    /// Sign-up limits.
+    pub signup_limits: SignupLimits,
+    /// Connection limits.
+    pub connections: ConnectionLimits,
+    /// How long a query may run.
+    pub query_timeout: Duration,
+    /// PostgreSQL `statement_timeout`.
+    pub statement_timeout: Duration,
+    /// WebSocket limits.
+    pub ws: WsLimits,
 }
 
 /// Failed-login limits (SPEC §4).
@@ -253,6 +339,24 @@ impl Config {
             limits: raw.limits,
             key_prefix: String::new(),
             sweep_interval: Duration::from_secs(raw.sweep_interval_secs),
+            signup_limits: SignupLimits {
+                per_ip: raw.signup_max_per_ip,
+                window: Duration::from_secs(raw.signup_window_secs),
+            },
+            connections: ConnectionLimits {
+                max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),
+                header_timeout: Duration::from_secs(raw.http_header_timeout_secs),
+                body_timeout: Duration::from_secs(raw.http_body_timeout_secs),
+                idle_timeout: Duration::from_secs(raw.http_idle_timeout_secs),
+                drain_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
+            },
+            query_timeout: Duration::from_secs(raw.query_timeout_secs),
+            statement_timeout: Duration::from_secs(raw.database_statement_timeout_secs),
+            ws: WsLimits {
+                init_timeout: Duration::from_secs(raw.ws_init_timeout_secs),
+                max_subscriptions: raw.ws_max_subscriptions as usize,
+                max_per_ip: raw.ws_max_connections_per_ip as usize,
+            },
         })
     }
 }

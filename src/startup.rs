@@ -1,10 +1,10 @@
 //! Running the server (SPEC §5): `Application::build` creates the web stack and binds, and
 //! `run_until_stopped` serves until SIGTERM/Ctrl-C, with the housekeeping sweeper beside it.
 
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
+use crate::http::serve::{raise_open_files_limit, serve};
 use crate::stack::{WebStack, create_web_stack};
 use std::future::Future;
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// A bound, ready-to-run server.
@@ -47,24 +47,58 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then finishes in-flight requests.
+    /// Serves until `stop` completes, then lets open connections finish for at most the
+    /// drain timeout and says what it had to cut.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         crate::identity::password::warm_up();
+        let limits = connection_limits(&self.stack.config);
         let housekeeping = tokio::spawn(housekeeping(self.stack.clone()));
         let app = crate::http::router::router(self.stack.clone());
         tracing::info!(addr = %self.listener.local_addr()?, context = %self.stack.config.app_context, "listening");
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
+        let report = serve(self.listener, app, limits, stop).await;
         housekeeping.abort();
-        result
+        if report.cut > 0 || report.left > 0 {
+            tracing::warn!(
+                open = report.open_at_stop,
+                cut = report.cut,
+                websockets_left = report.left,
+                "stopped; connections still busy at the drain deadline were cut"
+            );
+        } else {
+            tracing::info!(
+                open = report.open_at_stop,
+                "stopped; every connection finished"
+            );
+        }
+        Ok(())
     }
+}
+
+/// The configured connection limits, with the cap lowered to fit the open-files limit
+/// (raised to its hard limit first), keeping room for the database and store pools.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let mut limits = config.connections.clone();
+    match raise_open_files_limit() {
+        Ok(files) => {
+            let reserve =
+                64 + 2 * config.database_max_connections as u64 + config.redis_pool_size as u64;
+            let fits = usize::try_from(files.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX);
+            if fits < limits.max_connections {
+                tracing::warn!(
+                    configured = limits.max_connections,
+                    open_files = files,
+                    cap = fits,
+                    "MAX_CONNECTIONS lowered to fit the open-files limit"
+                );
+                limits.max_connections = fits;
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot read the open-files limit"),
+    }
+    limits
 }
 
 /// Periodic work: expiring unpaid orders and deleting expired sessions.

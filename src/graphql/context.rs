@@ -1,10 +1,26 @@
 //! Typed access to what a resolver may need from the GraphQL context: the stack, the
 //! viewer, the client.
 
+use super::loaders;
 use crate::error::{AppError, AppResult};
 use crate::identity::{ClientInfo, Viewer};
 use crate::stack::WebStack;
-use async_graphql::Context;
+use async_graphql::{Context, Request};
+
+/// Adds what a request's resolvers read: the viewer (if signed in), the client and fresh
+/// DataLoaders.
+pub fn request_data(
+    req: Request,
+    stack: &WebStack,
+    viewer: &Option<Viewer>,
+    client: &ClientInfo,
+) -> Request {
+    let mut req = loaders::attach(req.data(client.clone()), stack);
+    if let Some(viewer) = viewer {
+        req = req.data(viewer.clone());
+    }
+    req
+}
 
 /// Helpers on the resolver context (no `data_unchecked`).
 pub trait ContextExt {

@@ -1,15 +1,20 @@
 //! Error codes (SPEC §3): the one conversion from `AppError`, and the `ErrorLogging`
 //! extension that makes sure every error leaves with a code.
 
+use super::gate::Deferred;
 use crate::error::AppError;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextSubscribe, NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
 };
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// `extensions.code` values.
 pub mod code {
@@ -27,6 +32,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// Our fault (see `extensions.requestId`).
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    /// The operation ran out of time (nothing was committed).
+    pub const TIMEOUT: &str = "TIMEOUT";
     /// The document does not parse.
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     /// The document does not validate against the schema or the limits.
@@ -88,88 +95,103 @@ fn set_code(err: &mut ServerError, code: &str) {
         .set("code", code);
 }
 
-fn has_code(err: &ServerError) -> bool {
-    err.extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some())
+fn code_of(err: &ServerError) -> Option<&str> {
+    match err.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
 }
 
-/// Whether a validation message is about an argument's or variable's value (the client's
-/// input) rather than the document's shape.
+/// Whether an error is about an argument's or variable's value (the client's input) rather
+/// than the document's shape or our own failure.
 fn is_input_error(message: &str) -> bool {
     message.starts_with("Invalid value for argument")
         || message.starts_with("Failed to parse")
         || message.starts_with("Expected input type")
 }
 
-/// Gives every error a code, limits aliases, and logs by severity.
-pub struct ErrorLogging {
-    /// Maximum aliases per document.
-    pub max_aliases: usize,
+/// Marks a response whose errors came before execution (a request error): it carries no
+/// `data` (GraphQL over HTTP). Set in `Response::extensions`, removed by [`take_request_error`].
+const REQUEST_ERROR: &str = "exchangerRequestError";
+
+/// Whether `response` holds a request error (and removes the marker).
+pub fn take_request_error(response: &mut Response) -> bool {
+    response.extensions.remove(REQUEST_ERROR).is_some()
 }
+
+/// How far a request got; errors are coded by where they arose.
+const PREPARING: u8 = 0;
+const PARSE_FAILED: u8 = 1;
+const INVALID: u8 = 2;
+const EXECUTING: u8 = 3;
+
+/// Gives every error a code, marks request errors, and logs by severity.
+pub struct ErrorLogging;
 
 impl ExtensionFactory for ErrorLogging {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ErrorLoggingExtension {
-            max_aliases: self.max_aliases,
+            phase: Arc::new(AtomicU8::new(PREPARING)),
         })
     }
 }
 
 struct ErrorLoggingExtension {
-    max_aliases: usize,
+    phase: Arc<AtomicU8>,
 }
 
-fn count_aliases(set: &SelectionSet, doc: &ExecutableDocument, depth: usize) -> usize {
-    if depth > 64 {
-        return 0;
+/// Codes what is still code-less, logs each error once, and marks request errors.
+fn finish(phase: u8, response: &mut Response) {
+    // Errors of a subscription's setup carry the field's path: they are results, not
+    // request errors.
+    let request_error = !response.errors.is_empty()
+        && phase != EXECUTING
+        && response.errors.iter().all(|e| e.path.is_empty());
+    for err in &mut response.errors {
+        if code_of(err).is_none() {
+            let code = match phase {
+                PARSE_FAILED => code::GRAPHQL_PARSE_FAILED,
+                _ if is_input_error(&err.message) => code::BAD_USER_INPUT,
+                INVALID => code::GRAPHQL_VALIDATION_FAILED,
+                _ => code::INTERNAL_SERVER_ERROR,
+            };
+            set_code(err, code);
+        }
+        match code_of(err) {
+            Some(code::INTERNAL_SERVER_ERROR) => {
+                tracing::warn!(message = %err.message, "request failed with an internal error")
+            }
+            code => tracing::debug!(message = %err.message, code, "request error"),
+        }
     }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => {
-                usize::from(f.node.alias.is_some())
-                    + count_aliases(&f.node.selection_set.node, doc, depth + 1)
-            }
-            Selection::InlineFragment(frag) => {
-                count_aliases(&frag.node.selection_set.node, doc, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => doc
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| {
-                    count_aliases(&f.node.selection_set.node, doc, depth + 1)
-                }),
-        })
-        .sum()
+    if request_error {
+        response
+            .extensions
+            .insert(REQUEST_ERROR.into(), async_graphql::Value::Boolean(true));
+    }
 }
 
 #[async_trait::async_trait]
 impl Extension for ErrorLoggingExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        for err in &mut response.errors {
-            if !has_code(err) {
-                let code = if is_input_error(&err.message) {
-                    code::BAD_USER_INPUT
-                } else {
-                    code::INTERNAL_SERVER_ERROR
-                };
-                set_code(err, code);
-            }
-            let code = err
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            if code.contains(code::INTERNAL_SERVER_ERROR) {
-                tracing::warn!(message = %err.message, "request failed with an internal error");
-            } else {
-                tracing::debug!(message = %err.message, code, "request error");
-            }
-        }
+        finish(self.phase.load(Ordering::Acquire), &mut response);
         response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let phase = self.phase.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                finish(phase.load(Ordering::Acquire), &mut response);
+                response
+            })
+            .boxed()
     }
 
     async fn parse_query(
@@ -179,31 +201,11 @@ impl Extension for ErrorLoggingExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        match next.run(ctx, query, variables).await {
-            Ok(doc) => {
-                let aliases: usize = doc
-                    .operations
-                    .iter()
-                    .map(|(_, op)| count_aliases(&op.node.selection_set.node, &doc, 0))
-                    .sum();
-                if aliases > self.max_aliases {
-                    let mut err = ServerError::new(
-                        format!(
-                            "the document uses {aliases} aliases; the limit is {}",
-                            self.max_aliases
-                        ),
-                        None,
-                    );
-                    set_code(&mut err, code::GRAPHQL_VALIDATION_FAILED);
-                    return Err(err);
-                }
-                Ok(doc)
-            }
-            Err(mut err) => {
-                set_code(&mut err, code::GRAPHQL_PARSE_FAILED);
-                Err(err)
-            }
+        let result = next.run(ctx, query, variables).await;
+        if result.is_err() {
+            self.phase.store(PARSE_FAILED, Ordering::Release);
         }
+        result
     }
 
     async fn validation(
@@ -211,17 +213,25 @@ impl Extension for ErrorLoggingExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for err in &mut errors {
-                let code = if is_input_error(&err.message) {
-                    code::BAD_USER_INPUT
-                } else {
-                    code::GRAPHQL_VALIDATION_FAILED
-                };
-                set_code(err, code);
-            }
-            errors
-        })
+        let result = next.run(ctx).await;
+        if result.is_err() {
+            self.phase.store(INVALID, Ordering::Release);
+        }
+        result
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        // The document is valid: a refusal of the request's values applies now.
+        if let Some(Deferred(refusal)) = ctx.data_opt::<Deferred>() {
+            return Response::from_errors(vec![refusal.to_server_error()]);
+        }
+        self.phase.store(EXECUTING, Ordering::Release);
+        next.run(ctx, operation_name).await
     }
 }
 

@@ -5,13 +5,13 @@
 use super::auth::{client_info, resolve_viewer, token_from_headers};
 use super::request_id::RequestId;
 use super::router::AppState;
-use super::{error_response, internal_error};
-use crate::graphql::errors::{add_request_id, code};
-use crate::graphql::loaders;
-use crate::identity::{ClientInfo, Viewer};
-use crate::stack::WebStack;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, BatchResponse};
+use super::{error_response, internal_error, response_body};
+use crate::graphql::AppSchema;
+use crate::graphql::context::request_data;
+use crate::graphql::errors::{add_request_id, code, take_request_error};
+use crate::graphql::gate::{self, Budget, Refusal, Transport};
+use async_graphql::BatchRequest;
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Extension, Query, State};
@@ -67,17 +67,27 @@ pub async fn graphql_post(
             );
         }
     };
-    if let BatchRequest::Batch(reqs) = &batch {
-        let max = state.stack.config.limits.max_batch;
-        if reqs.len() > max || reqs.is_empty() {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                code::BAD_USER_INPUT,
-                &format!("a batch holds 1 to {max} operations"),
-            );
+    let (requests, is_batch) = match batch {
+        BatchRequest::Single(request) => (vec![request], false),
+        BatchRequest::Batch(requests) => {
+            let max = state.stack.config.limits.max_batch;
+            if requests.len() > max || requests.is_empty() {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    code::BAD_USER_INPUT,
+                    &format!("a batch holds 1 to {max} operations"),
+                );
+            }
+            (requests, true)
         }
-    }
-    execute(&state, batch, &headers, addr, &request_id).await
+    };
+    let call = Call {
+        state: &state,
+        headers: &headers,
+        addr,
+        request_id: &request_id,
+    };
+    call.execute(requests, is_batch, Transport::Post).await
 }
 
 /// Parameters of a GraphQL GET request (GraphQL over HTTP names them in camelCase).
@@ -103,7 +113,8 @@ pub async fn graphql_get(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
-        if wants_html {
+        // GraphiQL reveals the schema: only where introspection is allowed.
+        if wants_html && state.stack.config.limits.introspection {
             return graphiql_page();
         }
         return error_response(
@@ -133,29 +144,13 @@ pub async fn graphql_get(
             Err(err) => return bad_json("extensions", err),
         }
     }
-    // SPEC §3: a mutation (or subscription) over GET is refused; GET must stay safe.
-    if matches!(
-        operation_type(&request.query, request.operation_name.as_deref()),
-        Some(OperationType::Mutation | OperationType::Subscription)
-    ) {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            code::BAD_USER_INPUT,
-            "mutations and subscriptions must be sent with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(
-        &state,
-        BatchRequest::Single(request),
-        &headers,
+    let call = Call {
+        state: &state,
+        headers: &headers,
         addr,
-        &request_id,
-    )
-    .await
+        request_id: &request_id,
+    };
+    call.execute(vec![request], false, Transport::Get).await
 }
 
 fn graphiql_page() -> Response {
@@ -169,101 +164,181 @@ fn graphiql_page() -> Response {
     .into_response()
 }
 
-/// Which operation of `query` would run.
-fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(query).ok()?;
-    match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .iter()
-            .find(|(op_name, _)| op_name.as_str() == name)
-            .map(|(_, op)| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    }
-}
-
-async fn execute(
-    state: &AppState,
-    batch: BatchRequest,
-    headers: &HeaderMap,
+/// One HTTP call to `/graphql`: one request or a batch.
+struct Call<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
     addr: SocketAddr,
-    request_id: &RequestId,
-) -> Response {
-    let viewer = match resolve_viewer(&state.stack, token_from_headers(headers)).await {
-        Ok(viewer) => viewer,
-        Err(err) => {
-            tracing::error!(error = ?err, "session validation failed");
+    request_id: &'a RequestId,
+}
+
+/// What one request of a call ended in.
+struct Outcome {
+    response: async_graphql::Response,
+    request_error: bool,
+    timed_out: bool,
+}
+
+impl Outcome {
+    fn refused(refusal: &Refusal) -> Self {
+        Self {
+            response: async_graphql::Response::from_errors(vec![refusal.to_server_error()]),
+            request_error: true,
+            timed_out: false,
+        }
+    }
+}
+
+impl Call<'_> {
+    async fn execute(
+        &self,
+        requests: Vec<async_graphql::Request>,
+        is_batch: bool,
+        transport: Transport,
+    ) -> Response {
+        let stack = &self.state.stack;
+        // A batch is one request: it shares one budget of sign-in mutations.
+        let budget = Budget::default();
+        let admitted: Vec<_> = requests
+            .into_iter()
+            .map(|mut request| {
+                gate::admit(&mut request, transport, &stack.config.limits, &budget)
+                    .map(|ty| (request, ty))
+            })
+            .collect();
+        if !is_batch && let [Err(refusal)] = admitted.as_slice() {
+            match refusal {
+                Refusal::NotOverGet => {
+                    let mut response = error_response(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        refusal.code(),
+                        &refusal.message(),
+                    );
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                    return response;
+                }
+                Refusal::NotOverPost => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        refusal.code(),
+                        &refusal.message(),
+                    );
+                }
+                _ => return self.respond(vec![Outcome::refused(refusal)], false),
+            }
+        }
+        let viewer = match resolve_viewer(stack, token_from_headers(self.headers)).await {
+            Ok(viewer) => viewer,
+            Err(err) => {
+                tracing::error!(error = ?err, "session validation failed");
+                return internal_error();
+            }
+        };
+        let client = client_info(self.headers, self.addr);
+        let schema = self.state.schema.clone();
+        let query_timeout = stack.config.query_timeout;
+        let runs: Vec<_> = admitted
+            .into_iter()
+            .map(|admitted| {
+                let admitted = admitted
+                    .map(|(request, ty)| (request_data(request, stack, &viewer, &client), ty));
+                let schema = schema.clone();
+                async move {
+                    match admitted {
+                        Ok((request, ty)) => run(&schema, request, ty, query_timeout).await,
+                        Err(refusal) => Outcome::refused(&refusal),
+                    }
+                }
+            })
+            .collect();
+        // Run to the end even if the client goes away: a write and the cache invalidation
+        // that follows its commit are never cut apart by a disconnect.
+        let all = async move { futures_util::future::join_all(runs).await }
+            .instrument(tracing::Span::current());
+        let Ok(outcomes) = tokio::spawn(all).await else {
             return internal_error();
-        }
-    };
-    let client = client_info(headers, addr);
-    let batch = match batch {
-        BatchRequest::Single(req) => {
-            BatchRequest::Single(attach(req, &state.stack, &viewer, &client))
-        }
-        BatchRequest::Batch(reqs) => BatchRequest::Batch(
-            reqs.into_iter()
-                .map(|r| attach(r, &state.stack, &viewer, &client))
-                .collect(),
-        ),
-    };
-    // Run to the end even if the client goes away: a write and the cache invalidation
-    // that follows its commit are never cut apart by a disconnect.
-    let schema = state.schema.clone();
-    let run = async move { schema.execute_batch(batch).await }.instrument(tracing::Span::current());
-    let Ok(mut response) = tokio::spawn(run).await else {
-        return internal_error();
-    };
-    match &mut response {
-        BatchResponse::Single(r) => add_request_id(r, &request_id.0),
-        BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| add_request_id(r, &request_id.0)),
+        };
+        self.respond(outcomes, is_batch)
     }
-    respond(response, headers)
+
+    /// GraphQL over HTTP: `application/graphql-response+json` when the client accepts it
+    /// (a request error is then a 400, a timeout a 504), else `application/json` with 200.
+    fn respond(&self, mut outcomes: Vec<Outcome>, is_batch: bool) -> Response {
+        let accept = self
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let modern = accept.contains("application/graphql-response+json");
+        let mut extra_headers = HeaderMap::new();
+        for outcome in &mut outcomes {
+            add_request_id(&mut outcome.response, &self.request_id.0);
+            extra_headers.extend(std::mem::take(&mut outcome.response.http_headers));
+        }
+        let bodies: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| response_body(&o.response, o.request_error))
+            .collect();
+        let (status, body) = match (is_batch, outcomes.first()) {
+            (false, Some(outcome)) => {
+                let status = match (modern, outcome) {
+                    (true, o) if o.request_error => StatusCode::BAD_REQUEST,
+                    (true, o) if o.timed_out => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::OK,
+                };
+                (status, bodies.into_iter().next().unwrap_or_default())
+            }
+            _ => (StatusCode::OK, serde_json::Value::Array(bodies)),
+        };
+        let content_type = if modern {
+            "application/graphql-response+json; charset=utf-8"
+        } else {
+            "application/json"
+        };
+        let mut out = (
+            status,
+            [(header::CONTENT_TYPE, content_type)],
+            body.to_string(),
+        )
+            .into_response();
+        out.headers_mut().extend(extra_headers);
+        out
+    }
 }
 
-/// Per-request data: the viewer, the client, and the DataLoaders.
-pub fn attach(
-    req: async_graphql::Request,
-    stack: &WebStack,
-    viewer: &Option<Viewer>,
-    client: &ClientInfo,
-) -> async_graphql::Request {
-    let mut req = loaders::attach(req.data(client.clone()), stack);
-    if let Some(viewer) = viewer {
-        req = req.data(viewer.clone());
-    }
-    req
-}
-
-/// GraphQL-over-HTTP: `application/graphql-response+json` (with 4xx when there is no data)
-/// when the client accepts it, else `application/json` with 200.
-fn respond(response: BatchResponse, headers: &HeaderMap) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let modern = accept.contains("application/graphql-response+json");
-    let status = match &response {
-        BatchResponse::Single(r)
-            if modern && r.data == async_graphql::Value::Null && !r.errors.is_empty() =>
-        {
-            StatusCode::BAD_REQUEST
+/// Executes one admitted request; a query gets at most `query_timeout` (a mutation is
+/// never cut: it may be committing).
+async fn run(
+    schema: &AppSchema,
+    request: async_graphql::Request,
+    ty: OperationType,
+    query_timeout: std::time::Duration,
+) -> Outcome {
+    let mut response = if ty == OperationType::Query {
+        match tokio::time::timeout(query_timeout, schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(limit = ?query_timeout, "query timed out");
+                let mut err = async_graphql::ServerError::new("the query took too long", None);
+                err.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code::TIMEOUT);
+                return Outcome {
+                    response: async_graphql::Response::from_errors(vec![err]),
+                    request_error: false,
+                    timed_out: true,
+                };
+            }
         }
-        _ => StatusCode::OK,
-    };
-    let extra_headers = response.http_headers();
-    let Ok(body) = serde_json::to_vec(&response) else {
-        return internal_error();
-    };
-    let content_type = if modern {
-        "application/graphql-response+json; charset=utf-8"
     } else {
-        "application/json"
+        schema.execute(request).await
     };
-    let mut out = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-    out.headers_mut().extend(extra_headers);
-    out
+    let request_error = take_request_error(&mut response);
+    Outcome {
+        response,
+        request_error,
+        timed_out: false,
+    }
 }

@@ -6,6 +6,7 @@ pub mod graphql_http;
 pub mod health;
 pub mod request_id;
 pub mod router;
+pub mod serve;
 pub mod ws;
 
 use crate::graphql::errors::code;
@@ -31,4 +32,29 @@ pub fn internal_error() -> Response {
         code::INTERNAL_SERVER_ERROR,
         "Internal server error",
     )
+}
+
+/// The JSON of a GraphQL response. A request error (refused before execution) has no
+/// `data` entry, as GraphQL over HTTP requires; every other response has one, `null` or not.
+pub fn response_body(response: &async_graphql::Response, request_error: bool) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    if !response.errors.is_empty() {
+        body.insert(
+            "errors".into(),
+            serde_json::to_value(&response.errors).unwrap_or_default(),
+        );
+    }
+    if !request_error {
+        body.insert(
+            "data".into(),
+            serde_json::to_value(&response.data).unwrap_or_default(),
+        );
+    }
+    if !response.extensions.is_empty() {
+        body.insert(
+            "extensions".into(),
+            serde_json::to_value(&response.extensions).unwrap_or_default(),
+        );
+    }
+    serde_json::Value::Object(body)
 }

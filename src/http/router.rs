@@ -4,13 +4,14 @@ use super::graphql_http::{graphql_get, graphql_post};
 use super::health::{healthz, metrics, metrics_handle, readyz};
 use super::internal_error;
 use super::request_id::{self, RequestId};
-use super::ws::graphql_ws;
+use super::ws::{WsClients, graphql_ws};
 use crate::graphql::{AppSchema, build_schema};
 use crate::stack::WebStack;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Router, middleware};
+use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub schema: AppSchema,
     /// The web stack.
     pub stack: WebStack,
+    /// Open WebSockets per client address.
+    pub ws_clients: Arc<WsClients>,
 }
 
 /// Builds the router of the web stack.
@@ -33,6 +36,7 @@ pub fn router(stack: WebStack) -> Router {
     let state = AppState {
         schema,
         stack: stack.clone(),
+        ws_clients: Arc::default(),
     };
     let mut app = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
