@@ -1,5 +1,5 @@
 //! Routes (SPEC §3, §5): `/graphql` (POST; GET for queries or GraphiQL), `/graphql/ws`,
-//! `/healthz`, `/readyz`, `/metrics`.
+//! `/healthz`, `/readyz`, `/metrics`, and GraphiQL's assets under `/graphiql/`.
 
 use super::auth::token_from_headers;
 use super::request_id::{self, RequestId};
@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -61,6 +61,7 @@ pub fn router(stack: WebStack) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { metrics_handle().render() }))
+        .merge(super::graphiql::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
@@ -351,14 +352,7 @@ async fn graphql_get(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
         if wants_html {
-            return Html(
-                async_graphql::http::GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .subscription_endpoint("/graphql/ws")
-                    .credentials(async_graphql::http::Credentials::Include)
-                    .finish(),
-            )
-            .into_response();
+            return super::graphiql::page(&headers);
         }
         return graphql_error(
             StatusCode::BAD_REQUEST,
