@@ -9,6 +9,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY entity/ entity/
 COPY migration/ migration/
 COPY src/ src/
+COPY assets/ assets/
 COPY schema.graphql ./
 
 RUN cargo build --release --locked --bin exchanger

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use tracing::Instrument;
 
@@ -115,7 +115,7 @@ pub async fn graphql_get(
             .is_some_and(|a| a.contains("text/html"));
         // GraphiQL reveals the schema: only where introspection is allowed.
         if wants_html && state.stack.config.limits.introspection {
-            return graphiql_page();
+            return super::graphiql::page(&headers);
         }
         return error_response(
             StatusCode::BAD_REQUEST,
@@ -151,17 +151,6 @@ pub async fn graphql_get(
         request_id: &request_id,
     };
     call.execute(vec![request], false, Transport::Get).await
-}
-
-fn graphiql_page() -> Response {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .credentials(async_graphql::http::Credentials::Include)
-            .finish(),
-    )
-    .into_response()
 }
 
 /// One HTTP call to `/graphql`: one request or a batch.

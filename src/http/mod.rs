@@ -1,7 +1,8 @@
 //! HTTP edge (SPEC §3, §5): the route table, GraphQL over HTTP and WebSocket, health and
-//! metrics, who is calling (session and client), request ids.
+//! metrics, GraphiQL, who is calling (session and client), request ids.
 
 pub mod auth;
+pub mod graphiql;
 pub mod graphql_http;
 pub mod health;
 pub mod request_id;

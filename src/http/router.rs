@@ -53,6 +53,10 @@ pub fn router(stack: WebStack) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
             }),
         );
+    if limits.introspection {
+        // GraphiQL reveals the schema: only where introspection is allowed.
+        app = app.merge(super::graphiql::router());
+    }
     if let Some(cors) = cors_layer(&stack.config.cors_origins) {
         app = app.layer(cors);
     }

@@ -67,23 +67,175 @@ async fn get_serves_queries_and_refuses_mutations() {
     assert_eq!(named.status(), 405);
 }
 
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap())
+}
+
+/// The `/graphiql/…` URLs a GraphiQL page loads.
+fn graphiql_assets(page: &str) -> Vec<String> {
+    page.split('"')
+        .filter(|s| s.starts_with("/graphiql/"))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test]
 async fn graphiql_is_served_to_browsers() {
     let app = spawn_app().await;
-    let page = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let page = client
         .get(format!("{}/graphql", app.address))
         .header("accept", "text/html")
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    let csp = header(&page, "content-security-policy").to_owned();
+    let host = app.address.trim_start_matches("http://");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        &format!("connect-src 'self' ws://{host} wss://{host}"),
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(
+            csp.split(';').any(|d| d.trim() == directive),
+            "{directive} missing from {csp}"
+        );
+    }
+    let script_src = csp.split(';').find(|d| d.trim().starts_with("script-src"));
+    assert!(!script_src.unwrap().contains("unsafe"), "{csp}");
+    let etag = header(&page, "etag").to_owned();
+    assert!(etag.starts_with('"'), "{etag}");
+
+    let body = page.text().await.unwrap();
+    assert!(body.contains("<title>GraphiQL"), "{body}");
     assert!(
-        page.text()
-            .await
-            .unwrap()
-            .to_lowercase()
-            .contains("graphiql")
+        !body.contains("http://") && !body.contains("https://") && !body.contains("\"//"),
+        "the page names another host: {body}"
     );
+    assert!(!body.contains("<script>"), "inline script: {body}");
+    let assets = graphiql_assets(&body);
+    assert!(
+        assets.iter().any(|a| a.ends_with("/graphiql.min.js")),
+        "{body}"
+    );
+
+    let again = client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.text().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn graphiql_assets_are_served_cached_and_compressed() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let assets = graphiql_assets(&page);
+    assert_eq!(assets.len(), 6, "{page}");
+    for path in &assets {
+        let url = format!("{}{path}", app.address);
+        let plain = client.get(&url).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        let expected_type = if path.ends_with(".js") {
+            "text/javascript; charset=utf-8"
+        } else {
+            "text/css; charset=utf-8"
+        };
+        assert_eq!(header(&plain, "content-type"), expected_type, "{path}");
+        assert_eq!(
+            header(&plain, "cache-control"),
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert_eq!(
+            header(&plain, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(header(&plain, "content-encoding"), "", "{path}");
+        let etag = header(&plain, "etag").to_owned();
+        assert!(etag.starts_with('"'), "{path}: {etag}");
+        let vary = header(&plain, "vary").to_owned();
+        let plain = plain.bytes().await.unwrap();
+
+        let gzip = client
+            .get(&url)
+            .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzip.status(), 200, "{path}");
+        assert_eq!(header(&gzip, "content-type"), expected_type, "{path}");
+        if path.contains(".min.") {
+            // Vendored: precompressed, sent as gzip when accepted.
+            assert_eq!(vary, "Accept-Encoding", "{path}");
+            assert_eq!(header(&gzip, "content-encoding"), "gzip", "{path}");
+            assert_eq!(header(&gzip, "vary"), "Accept-Encoding", "{path}");
+            assert_ne!(header(&gzip, "etag"), etag, "{path}");
+            let gzip = gzip.bytes().await.unwrap();
+            assert_eq!(&gzip[..2], [0x1f, 0x8b], "{path}");
+            assert!(gzip.len() < plain.len(), "{path}");
+        } else {
+            assert_eq!(header(&gzip, "content-encoding"), "", "{path}");
+        }
+
+        let refused = client
+            .get(&url)
+            .header("accept-encoding", "gzip;q=0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&refused, "content-encoding"), "", "{path}");
+        assert_eq!(refused.bytes().await.unwrap(), plain, "{path}");
+
+        let revalidated = client
+            .get(&url)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revalidated.status(), 304, "{path}");
+    }
+
+    // Another build's tag, or a file that is not an asset: not found.
+    let file = assets[0].rsplit('/').next().unwrap();
+    for path in [
+        format!("/graphiql/0000000000000000/{file}"),
+        assets[0].replace(file, "index.html"),
+        assets[0].replace(file, "VERSIONS"),
+    ] {
+        let missing = client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404, "{path}");
+    }
 }
 
 #[tokio::test]
