@@ -1,4 +1,4 @@
-//! `dailyAnalytics` (SPEC §3; issue 4 point 5): events counted by type and order volume by
+//! `dailyAnalytics` (SPEC §3): events counted by type and order volume by
 //! pair for one UTC day, exact to the last of 8 decimal places, and never stale.
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app, unique_email};

@@ -1,4 +1,4 @@
-//! Authorization (SPEC §4; issue 4 point 7): a user sees and changes only their own orders
+//! Authorization (SPEC §4): a user sees and changes only their own orders
 //! and payments, and every operator operation checks its permission in this context.
 
 use crate::helpers::{TestApp, spawn_app};

@@ -1,4 +1,4 @@
-//! Accounts (issue 3, SPEC §3–§4): registration, login, the session cookie, hashed tokens,
+//! Accounts (SPEC §3–§4): registration, login, the session cookie, hashed tokens,
 //! argon2id, email verification and password reset through the outbox mailer.
 
 use crate::helpers::{

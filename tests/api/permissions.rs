@@ -1,4 +1,4 @@
-//! Permissions and application contexts (issue 3, SPEC §1, §3–§4): grantPermission /
+//! Permissions and application contexts (SPEC §1, §3–§4): grantPermission /
 //! revokePermission, the user cache they drop, and two contexts over the same databases and
 //! store that never accept each other's sessions or permissions.
 

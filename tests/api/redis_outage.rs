@@ -1,4 +1,4 @@
-//! Sabotage (issue 3, SPEC §4): the identity database is the source of truth and Redis only
+//! Sabotage (SPEC §4): the identity database is the source of truth and Redis only
 //! the fast path. The test runs its own `redis-server` and freezes it with SIGSTOP halfway.
 //! On both backends: on the embedded one the SQLite files stay and only the store is Redis.
 

@@ -1,4 +1,4 @@
-//! Sessions (issue 3, SPEC §3–§4): logout, logoutAll, mySessions, revokeSession,
+//! Sessions (SPEC §3–§4): logout, logoutAll, mySessions, revokeSession,
 //! changePassword, expiry, and the failed-login limits.
 
 use crate::helpers::{ME, PASSWORD, SignUp, TestApp, spawn_app, spawn_app_with, unique_email};
