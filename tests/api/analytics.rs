@@ -1,45 +1,13 @@
-//! `dailyAnalytics` (SPEC §3; issue 4 point 5): events counted by type and order volume by
+//! `dailyAnalytics` (SPEC §3): events counted by type and order volume by
 //! pair for one UTC day, exact to the last of 8 decimal places, and never stale.
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, spawn_app, unique_email};
 use exchanger::context::ApplicationContext;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 const DAILY: &str = "query($date: Date) { dailyAnalytics(date: $date) { date events { eventType count } volumes { fromCurrency toCurrency orders amount toAmount } } }";
-const PASSWORD: &str = "correct horse battery";
-
-/// Registers `email` with a fresh client (no cookie left behind); returns the token.
-async fn register(app: &TestApp, email: &str) -> String {
-    let body = app
-        .gql_with(
-            &reqwest::Client::new(),
-            None,
-            "mutation($input: RegisterInput!) { register(input: $input) { token } }",
-            json!({ "input": { "email": email, "password": PASSWORD } }),
-        )
-        .await;
-    body["data"]["register"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("registered: {body}"))
-        .to_owned()
-}
-
-/// Signs in with a fresh client; returns the whole response body.
-async fn login(app: &TestApp, email: &str, password: &str) -> Value {
-    app.gql_with(
-        &reqwest::Client::new(),
-        None,
-        "mutation($input: LoginInput!) { login(input: $input) { token } }",
-        json!({ "input": { "email": email, "password": password } }),
-    )
-    .await
-}
-
-fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
-}
 
 fn dec(value: &Value) -> Decimal {
     let text = value
@@ -127,19 +95,21 @@ async fn daily_analytics_counts_every_key_action_and_sums_paid_volume_exactly() 
     let operator = app
         .operator(&["analytics:read", "payments:write", "orders:write"])
         .await;
-    let alice_email = unique_email();
-    register(&app, &alice_email).await;
-    let bob = register(&app, &unique_email()).await;
-    let alice = login(&app, &alice_email, PASSWORD).await["data"]["login"]["token"]
-        .as_str()
-        .expect("signed in")
-        .to_owned();
-    let wrong = login(&app, &alice_email, "not the password").await;
+    let alice_email = app.sign_up().await.email;
+    let bob = app.sign_up().await.token;
+    let alice = app.log_in(&alice_email, PASSWORD).await.expect("signed in");
+    let wrong = app
+        .log_in(&alice_email, "not the password")
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&wrong).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    let unknown = login(&app, &unique_email(), PASSWORD).await;
+    let unknown = app
+        .log_in(&unique_email(), PASSWORD)
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&unknown).as_deref(),
         Some("UNAUTHENTICATED")
@@ -274,7 +244,7 @@ async fn daily_analytics_is_never_stale_after_a_write() {
     let app = spawn_app().await;
     app.set_rate("USD", "UAH", "41.25").await;
     let operator = app.operator(&["analytics:read", "payments:write"]).await;
-    let (user, _) = app.signed_up_user().await;
+    let user = app.sign_up().await.token;
     let today = chrono::Utc::now().date_naive().to_string();
     let before = events(&daily(&app, &operator, None).await);
     assert_eq!(before.get("order_created"), None);
@@ -285,7 +255,7 @@ async fn daily_analytics_is_never_stale_after_a_write() {
     let after_order = events(&daily(&app, &operator, Some(&today)).await);
     assert_eq!(after_order.get("order_created"), Some(&1), "order write");
 
-    app.signed_up_user().await;
+    app.sign_up().await;
     let after_register = events(&daily(&app, &operator, None).await);
     assert_eq!(
         after_register.get("user_registered"),
@@ -312,7 +282,7 @@ async fn daily_analytics_of_a_day_without_activity_is_empty_and_echoes_the_date(
     let app = spawn_app().await;
     let operator = app.operator(&["analytics:read"]).await;
     app.set_rate("USD", "UAH", "41.25").await;
-    let (user, _) = app.signed_up_user().await;
+    let user = app.sign_up().await.token;
     order(&app, &user, "USD", "UAH", "1").await;
 
     let body = daily(&app, &operator, Some("2001-01-01")).await;
@@ -361,7 +331,7 @@ async fn daily_analytics_needs_analytics_read_in_this_context() {
     // Arrange: signed out, a plain user, a holder of every other permission, and a holder
     // of analytics:read in another context only.
     let app = spawn_app().await;
-    let (plain, _) = app.signed_up_user().await;
+    let plain = app.sign_up().await.token;
     let others = app
         .operator(&[
             "rates:write",
@@ -370,17 +340,15 @@ async fn daily_analytics_needs_analytics_read_in_this_context() {
             "permissions:write",
         ])
         .await;
-    let (elsewhere, elsewhere_id) = app.signed_up_user().await;
-    app.grant_in_context(&elsewhere_id, "analytics:read", ApplicationContext::Admin)
+    let elsewhere = app.sign_up().await;
+    app.grant_in_context(&elsewhere.id, "analytics:read", ApplicationContext::Admin)
         .await;
     let reader = app.operator(&["analytics:read"]).await;
 
     // Act
-    let signed_out = app
-        .gql_with(&reqwest::Client::new(), None, DAILY, json!({}))
-        .await;
+    let signed_out = app.gql(DAILY, json!({})).await;
     let mut refused = Vec::new();
-    for token in [plain, others, elsewhere] {
+    for token in [plain, others, elsewhere.token] {
         refused.push(daily(&app, &token, None).await);
     }
     let allowed = daily(&app, &reader, None).await;
@@ -410,7 +378,7 @@ async fn daily_volume_beyond_what_fits_in_64_bit_units_is_still_exact() {
     let app = spawn_app().await;
     app.set_rate("USD", "USDT", "1").await;
     let operator = app.operator(&["analytics:read", "payments:write"]).await;
-    let (user, _) = app.signed_up_user().await;
+    let user = app.sign_up().await.token;
     let largest = "9999999999.99999999";
     for _ in 0..10 {
         let (id, to_amount) = order(&app, &user, "USD", "USDT", largest).await;

@@ -1,4 +1,4 @@
-//! Authorization (SPEC §4; issue 4 point 7): a user sees and changes only their own orders
+//! Authorization (SPEC §4): a user sees and changes only their own orders
 //! and payments, and every operator operation checks its permission in this context.
 
 use crate::helpers::{TestApp, spawn_app};
@@ -47,8 +47,8 @@ async fn a_user_can_neither_read_nor_change_another_users_order_or_payment() {
     // Arrange: Alice's order with a pending payment; Bob with an order of his own.
     let app = spawn_app().await;
     app.set_rate("USD", "UAH", "41.25").await;
-    let (alice, _) = app.signed_up_user().await;
-    let (bob, _) = app.signed_up_user().await;
+    let alice = app.sign_up().await.token;
+    let bob = app.sign_up().await.token;
     let order = app.order_id(&alice, "10").await;
     let payment = payment_id(&app, &alice, &order, "4", "alice-key").await;
     let bobs_order = app.order_id(&bob, "1").await;
@@ -136,16 +136,16 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
     // and a rate to replace.
     let app = spawn_app().await;
     app.set_rate("USD", "UAH", "41.25").await;
-    let (alice, _) = app.signed_up_user().await;
+    let alice = app.sign_up().await.token;
     let order = app.order_id(&alice, "10").await;
     let payment = payment_id(&app, &alice, &order, "10", "full").await;
-    let (target, target_id) = app.signed_up_user().await;
+    let target = app.sign_up().await;
     let admin = app.operator(&["permissions:write"]).await;
     let granted = app
         .gql_as(
             &admin,
             "mutation($u: ID!) { grantPermission(userId: $u, permission: \"orders:write\") }",
-            json!({ "u": target_id }),
+            json!({ "u": target.id }),
         )
         .await;
     assert_eq!(granted["data"]["grantPermission"], true, "{granted}");
@@ -169,12 +169,12 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
         Operation {
             permission: "permissions:write",
             query: "mutation($u: ID!) { grantPermission(userId: $u, permission: \"analytics:read\") }",
-            variables: json!({ "u": target_id }),
+            variables: json!({ "u": target.id }),
         },
         Operation {
             permission: "permissions:write",
             query: "mutation($u: ID!) { revokePermission(userId: $u, permission: \"orders:write\") }",
-            variables: json!({ "u": target_id }),
+            variables: json!({ "u": target.id }),
         },
         Operation {
             permission: "analytics:read",
@@ -187,23 +187,16 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
         let name = op.name();
         // Act: signed out, a plain user, a holder of every other permission, and a holder
         // of this permission in another context only.
-        let signed_out = app
-            .gql_with(
-                &reqwest::Client::new(),
-                None,
-                op.query,
-                op.variables.clone(),
-            )
-            .await;
-        let (plain, _) = app.signed_up_user().await;
+        let signed_out = app.gql(op.query, op.variables.clone()).await;
+        let plain = app.sign_up().await.token;
         let others: Vec<&str> = EVERY_PERMISSION
             .into_iter()
             .filter(|p| *p != op.permission)
             .collect();
         let other_permissions = app.operator(&others).await;
-        let (elsewhere, elsewhere_id) = app.signed_up_user().await;
+        let elsewhere = app.sign_up().await;
         for context in [ApplicationContext::Admin, ApplicationContext::Telegram] {
-            app.grant_in_context(&elsewhere_id, op.permission, context)
+            app.grant_in_context(&elsewhere.id, op.permission, context)
                 .await;
         }
 
@@ -217,7 +210,7 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
         for (who, token) in [
             ("a plain user", &plain),
             ("a holder of every other permission", &other_permissions),
-            ("a holder in other contexts only", &elsewhere),
+            ("a holder in other contexts only", &elsewhere.token),
         ] {
             let body = app.gql_as(token, op.query, op.variables.clone()).await;
             assert_eq!(
@@ -244,7 +237,7 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
         "{paid}"
     );
     let me = app
-        .gql_as(&target, "{ me { permissions } }", json!({}))
+        .gql_as(&target.token, "{ me { permissions } }", json!({}))
         .await;
     assert_eq!(
         me["data"]["me"]["permissions"],
@@ -262,7 +255,7 @@ async fn every_operator_operation_needs_its_own_permission_in_this_context() {
     let done = app.gql_as(&alice, ORDER, json!({ "id": order })).await;
     assert_eq!(done["data"]["order"]["status"], "COMPLETED", "{done}");
     let me = app
-        .gql_as(&target, "{ me { permissions } }", json!({}))
+        .gql_as(&target.token, "{ me { permissions } }", json!({}))
         .await;
     assert_eq!(
         me["data"]["me"]["permissions"],
@@ -276,8 +269,8 @@ async fn the_same_idempotency_key_from_two_users_gives_two_payments() {
     // Arrange
     let app = spawn_app().await;
     app.set_rate("USD", "UAH", "41.25").await;
-    let (alice, _) = app.signed_up_user().await;
-    let (bob, _) = app.signed_up_user().await;
+    let alice = app.sign_up().await.token;
+    let bob = app.sign_up().await.token;
     let alices_order = app.order_id(&alice, "10").await;
     let bobs_order = app.order_id(&bob, "10").await;
 

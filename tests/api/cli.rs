@@ -57,36 +57,20 @@ async fn rates_set_writes_a_rate_the_server_serves() {
 #[tokio::test]
 async fn grant_gives_a_permission_in_the_named_context_only() {
     let app = spawn_app().await;
-    let email = format!("op-{}@example.com", uuid::Uuid::new_v4().simple());
-    let token = app.register(&email, "correct horse battery").await["data"]["register"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let me = app.gql_as(&token, "{ me { id } }", json!({})).await;
-    let id: uuid::Uuid = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let user = app.sign_up().await;
+    let id: uuid::Uuid = user.id.parse().unwrap();
     // The CLI runs in its own process: the server reads the permissions it wrote from the
     // database (the user is not cached until a request validates the session).
-    let app_fresh_user = {
-        let email2 = format!("op2-{}@example.com", uuid::Uuid::new_v4().simple());
-        let body = app.register(&email2, "correct horse battery").await;
-        (
-            email2,
-            body["data"]["register"]["token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
-    };
-    let (email2, token2) = app_fresh_user;
+    let fresh = app.sign_up().await;
     for args in [
         vec![
             "grant",
-            email2.as_str(),
+            fresh.email.as_str(),
             "rates:write",
             "--context",
             "admin",
         ],
-        vec!["grant", email2.as_str(), "orders:write"],
+        vec!["grant", fresh.email.as_str(), "orders:write"],
     ] {
         let out = cli(&app).args(&args).output().unwrap();
         assert!(
@@ -96,7 +80,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
         );
     }
     let me = app
-        .gql_as(&token2, "{ me { permissions } }", json!({}))
+        .gql_as(&fresh.token, "{ me { permissions } }", json!({}))
         .await;
     assert_eq!(
         me["data"]["me"]["permissions"],
@@ -105,7 +89,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
     );
 
     let out = cli(&app)
-        .args(["grant", &email, "rates:write"])
+        .args(["grant", &user.email, "rates:write"])
         .output()
         .unwrap();
     assert!(
@@ -118,7 +102,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
         vec!["rates:write".to_owned()]
     );
     let out = cli(&app)
-        .args(["revoke", &email, "rates:write"])
+        .args(["revoke", &user.email, "rates:write"])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -5,6 +5,17 @@
 //! in-process store. `TEST_BACKEND=postgres`: two fresh databases per test, created from
 //! migrated templates on `TEST_POSTGRES_URL`, and `TEST_REDIS_URL` with a random key
 //! prefix. Unreachable URLs fail the test; nothing is skipped.
+//!
+//! Requests: `app.request(query)` builds every GraphQL request the suite sends
+//! (`.variables`, `.bearer`, `.client`, then `.send()` or `.send_with_headers()`);
+//! `app.gql` and `app.gql_as` are its shorthands. One rule for cookies: a request goes out
+//! on a fresh client whose cookie jar starts empty and is dropped with it, so it carries
+//! no cookie and keeps none, unless `.client(&app.client)` names the app's cookie-keeping
+//! client (a browser). Every response passes `assert_every_error_has_a_code`.
+//!
+//! Users: `app.sign_up()` registers a fresh account (random email, [`PASSWORD`]);
+//! `app.sign_up_with(SignUp { .. })` varies the password or the client. `app.log_in` is the
+//! one way to sign in again.
 
 use exchanger::config::{Config, Storage};
 use exchanger::stack::{Stores, WebStack};
@@ -84,9 +95,9 @@ pub struct TestApp {
     /// `http://127.0.0.1:{port}`.
     pub address: String,
     /// The port.
-    #[allow(dead_code)]
     pub port: u16,
-    /// Client with a cookie store.
+    /// A client that keeps cookies, like a browser: name it with `.client(&app.client)`
+    /// (or `SignUp { client: Some(&app.client), .. }`) when a test needs the session cookie.
     pub client: reqwest::Client,
     /// The server's stack, for arranging state the API cannot reach.
     pub stack: WebStack,
@@ -166,7 +177,7 @@ async fn ensure_template(
 }
 
 /// `admin_url` with its database replaced by `name`.
-pub fn database_url(admin_url: &str, name: &str) -> String {
+fn database_url(admin_url: &str, name: &str) -> String {
     let base = admin_url
         .rsplit_once('/')
         .map_or(admin_url, |(base, _)| base);
@@ -247,6 +258,47 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     serve(app, config, resources)
 }
 
+/// Starts the server over its own fresh databases but with the store at `redis_url`. On
+/// the postgres backend this is the production wiring (`Storage::External`); on the
+/// embedded backend the SQLite files are kept and the store is Redis wired as production
+/// wires it (with the local copies kept coherent over pub/sub).
+pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
+    let (storage, resources) = fresh_storage().await;
+    let mut config = base_config(storage);
+    let app = match &config.storage {
+        Storage::External {
+            identity_url,
+            web_url,
+            ..
+        } => {
+            config.storage = Storage::External {
+                identity_url: identity_url.clone(),
+                web_url: web_url.clone(),
+                redis_url: redis_url.to_owned().into(),
+            };
+            Application::build(&config)
+                .await
+                .expect("application starts")
+        }
+        Storage::Embedded { .. } => {
+            let dbs = exchanger::db::connect(&config).await.expect("databases");
+            exchanger::db::migrate(&dbs).await.expect("migrations");
+            let stores = Stores::redis(redis_url, config.redis_pool_size, &config.key_prefix)
+                .expect("redis stores");
+            let stack = exchanger::stack::assemble_web_stack(
+                &config,
+                dbs,
+                stores,
+                std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+            );
+            Application::with_stack(stack)
+                .await
+                .expect("application starts")
+        }
+    };
+    serve(app, config, resources)
+}
+
 /// Runs a built application in the background until the returned `TestApp` is dropped.
 fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
     let port = app.port();
@@ -272,7 +324,7 @@ fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
 }
 
 /// A client with its own cookie jar.
-pub fn new_client() -> reqwest::Client {
+fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .timeout(Duration::from_secs(60))
@@ -291,36 +343,32 @@ impl Drop for TestApp {
     }
 }
 
+// ---- GraphQL requests ----
+
 impl TestApp {
-    /// Posts a GraphQL request with this app's cookie-keeping client.
-    pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.gql_with(&self.client, None, query, variables).await
-    }
-
-    /// Posts a GraphQL request as the holder of `token` (bearer), without cookies.
-    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.gql_with(&reqwest::Client::new(), Some(token), query, variables)
-            .await
-    }
-
-    /// Posts a GraphQL request with `client`, optionally with a bearer token.
-    pub async fn gql_with(
-        &self,
-        client: &reqwest::Client,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> Value {
-        let mut req = client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+    /// A GraphQL request for `query`: no variables, no bearer token, a fresh client.
+    pub fn request<'a>(&'a self, query: &'a str) -> Request<'a> {
+        Request {
+            app: self,
+            query,
+            variables: json!({}),
+            bearer: None,
+            client: None,
         }
-        let response = req.send().await.expect("request sent");
-        let body: Value = response.json().await.expect("JSON response");
-        assert_every_error_has_a_code(&body);
-        body
+    }
+
+    /// `query` with `variables`, anonymous.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.request(query).variables(variables).send().await
+    }
+
+    /// `query` with `variables` as the holder of `token` (bearer).
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.request(query)
+            .bearer(token)
+            .variables(variables)
+            .send()
+            .await
     }
 
     /// The `extensions.code` of the first error, if any.
@@ -336,42 +384,190 @@ impl TestApp {
             .as_str()
             .map(str::to_owned)
     }
+}
 
-    /// Registers a user and returns its token.
-    pub async fn register(&self, email: &str, password: &str) -> Value {
-        self.gql(
-            "mutation($input: RegisterInput!) { register(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
-            json!({ "input": { "email": email, "password": password } }),
-        )
-        .await
+/// One GraphQL request to `/graphql`, from [`TestApp::request`].
+#[must_use = "a request does nothing until it is sent"]
+pub struct Request<'a> {
+    app: &'a TestApp,
+    query: &'a str,
+    variables: Value,
+    bearer: Option<&'a str>,
+    client: Option<&'a reqwest::Client>,
+}
+
+impl<'a> Request<'a> {
+    /// The request's variables (default `{}`).
+    pub fn variables(mut self, variables: Value) -> Self {
+        self.variables = variables;
+        self
     }
 
-    /// Registers a fresh user (random email) and returns `(token, user id)`.
-    pub async fn signed_up_user(&self) -> (String, String) {
-        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
-        let body = self
-            .gql_with(
-                &reqwest::Client::new(),
-                None,
+    /// Sends `token` as `Authorization: Bearer`.
+    pub fn bearer(mut self, token: &'a str) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+
+    /// Sends with `client` (and its cookie jar) instead of a fresh client.
+    pub fn client(mut self, client: &'a reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Sends the request; the parsed body.
+    pub async fn send(self) -> Value {
+        self.send_with_headers().await.1
+    }
+
+    /// Sends the request; the response headers (to read `Set-Cookie`) and the parsed body.
+    pub async fn send_with_headers(self) -> (reqwest::header::HeaderMap, Value) {
+        let fresh;
+        let client = match self.client {
+            Some(client) => client,
+            None => {
+                fresh = new_client();
+                &fresh
+            }
+        };
+        let mut request = client
+            .post(format!("{}/graphql", self.app.address))
+            .json(&json!({ "query": self.query, "variables": self.variables }));
+        if let Some(token) = self.bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let headers = response.headers().clone();
+        let body: Value = response.json().await.expect("JSON response");
+        assert_every_error_has_a_code(&body);
+        (headers, body)
+    }
+}
+
+/// SPEC §3: every error has a code (and, over HTTP, the request id). Checked on every
+/// response the suite receives, so no error path anywhere escapes it.
+pub fn assert_every_error_has_a_code(body: &Value) {
+    let responses: Vec<&Value> = match body {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    for response in responses {
+        for err in response["errors"].as_array().into_iter().flatten() {
+            assert!(
+                err["extensions"]["code"].is_string(),
+                "error without a code: {err}"
+            );
+            assert!(
+                err["extensions"]["requestId"].is_string(),
+                "error without a request id: {err}"
+            );
+        }
+    }
+}
+
+/// The query that shows who the caller is.
+pub const ME: &str = "{ me { id email emailVerified permissions } }";
+
+impl TestApp {
+    /// `me` as the holder of `token` (`null` when the token is refused).
+    pub async fn me_as(&self, token: &str) -> Value {
+        let body = self.gql_as(token, ME, json!({})).await;
+        assert!(body["errors"].is_null(), "me failed: {body}");
+        body["data"]["me"].clone()
+    }
+}
+
+// ---- Users ----
+
+/// The password of every account `sign_up` makes (unless `SignUp` names another).
+pub const PASSWORD: &str = "correct horse battery";
+
+/// An email address no other account has.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A registered account and the token of the session its registration opened.
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    /// The session token (bearer).
+    pub token: String,
+    /// The user's id (a UUID).
+    pub id: String,
+}
+
+/// What `sign_up_with` may vary; `SignUp::default()` is what `sign_up` does.
+pub struct SignUp<'a> {
+    /// The password (default [`PASSWORD`]).
+    pub password: &'a str,
+    /// The client that registers (default a fresh one); `Some(&app.client)` keeps the
+    /// session cookie.
+    pub client: Option<&'a reqwest::Client>,
+}
+
+impl Default for SignUp<'_> {
+    fn default() -> Self {
+        Self {
+            password: PASSWORD,
+            client: None,
+        }
+    }
+}
+
+impl TestApp {
+    /// Registers a fresh account (random email, [`PASSWORD`]) with a fresh client.
+    pub async fn sign_up(&self) -> TestUser {
+        self.sign_up_with(SignUp::default()).await
+    }
+
+    /// Registers a fresh account (random email) with the password and client `options`
+    /// name; panics when the registration is refused.
+    pub async fn sign_up_with(&self, options: SignUp<'_>) -> TestUser {
+        let email = unique_email();
+        let mut request = self
+            .request(
                 "mutation($input: RegisterInput!) { register(input: $input) { token user { id } } }",
-                json!({ "input": { "email": email, "password": "correct horse battery" } }),
+            )
+            .variables(json!({ "input": { "email": email, "password": options.password } }));
+        request.client = options.client;
+        let body = request.send().await;
+        let registered = &body["data"]["register"];
+        let token = registered["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registration refused: {body}"))
+            .to_owned();
+        let id = registered["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_owned();
+        TestUser {
+            email,
+            password: options.password.to_owned(),
+            token,
+            id,
+        }
+    }
+
+    /// Logs in with a fresh client: the new token, or the whole response body when the
+    /// login is refused.
+    pub async fn log_in(&self, email: &str, password: &str) -> Result<String, Value> {
+        let body = self
+            .gql(
+                "mutation($input: LoginInput!) { login(input: $input) { token } }",
+                json!({ "input": { "email": email, "password": password } }),
             )
             .await;
-        let token = body["data"]["register"]["token"]
-            .as_str()
-            .expect("registered")
-            .to_owned();
-        let id = body["data"]["register"]["user"]["id"]
-            .as_str()
-            .expect("registered")
-            .to_owned();
-        (token, id)
+        match body["data"]["login"]["token"].as_str() {
+            Some(token) => Ok(token.to_owned()),
+            None => Err(body),
+        }
     }
 
     /// An operator: a fresh user holding `permissions` in the web context (granted the way
     /// the CLI does), returning its token.
     pub async fn operator(&self, permissions: &[&str]) -> String {
-        let (token, id) = self.signed_up_user().await;
+        let TestUser { token, id, .. } = self.sign_up().await;
         let id = uuid::Uuid::parse_str(&id).expect("uuid");
         for p in permissions {
             let permission =
@@ -384,26 +580,10 @@ impl TestApp {
         }
         token
     }
-
-    /// Sets a rate as an operator would (through the service the CLI uses).
-    pub async fn set_rate(&self, from: &str, to: &str, rate: &str) {
-        let pair = exchanger::domain::CurrencyPair::parse("from", from, "to", to).expect("pair");
-        let rate =
-            exchanger::domain::Money::parse("rate", rate.parse().expect("decimal")).expect("rate");
-        self.stack
-            .rates
-            .set(exchanger::domain::NewRate {
-                pair,
-                rate,
-                valid_from: None,
-                valid_until: None,
-            })
-            .await
-            .expect("rate set");
-    }
 }
 
-/// Order and payment helpers.
+// ---- Orders and payments ----
+
 impl TestApp {
     /// `createOrder` as the holder of `token`; returns the whole response body.
     pub async fn create_order(&self, token: &str, from: &str, to: &str, amount: &str) -> Value {
@@ -449,6 +629,33 @@ impl TestApp {
         )
         .await
     }
+}
+
+// ---- Behind the API: state arranged and read through the server's stack ----
+
+/// SHA-256 of `token`, hex: what the server may store in place of a token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+impl TestApp {
+    /// Sets a rate as an operator would (through the service the CLI uses).
+    pub async fn set_rate(&self, from: &str, to: &str, rate: &str) {
+        let pair = exchanger::domain::CurrencyPair::parse("from", from, "to", to).expect("pair");
+        let rate =
+            exchanger::domain::Money::parse("rate", rate.parse().expect("decimal")).expect("rate");
+        self.stack
+            .rates
+            .set(exchanger::domain::NewRate {
+                pair,
+                rate,
+                valid_from: None,
+                valid_until: None,
+            })
+            .await
+            .expect("rate set");
+    }
 
     /// Moves the end of an order's payment window into the past (the passing of time).
     pub async fn end_payment_window(&self, order_id: &str) {
@@ -470,10 +677,7 @@ impl TestApp {
     pub async fn sweep_expired_orders(&self) -> usize {
         self.stack.orders.expire_due().await.expect("sweeper runs")
     }
-}
 
-/// Permissions of other application contexts.
-impl TestApp {
     /// Grants `permission` to `user_id` in `context` only, as
     /// `exchanger grant <email> <permission> --context <context>` does.
     pub async fn grant_in_context(
@@ -491,119 +695,6 @@ impl TestApp {
         .await
         .expect("granted");
         assert!(granted, "{permission} was new in {context}");
-    }
-}
-
-/// SPEC §3: every error has a code (and, over HTTP, the request id). Checked on every
-/// response the suite receives, so no error path anywhere escapes it.
-pub fn assert_every_error_has_a_code(body: &Value) {
-    let responses: Vec<&Value> = match body {
-        Value::Array(items) => items.iter().collect(),
-        single => vec![single],
-    };
-    for response in responses {
-        for err in response["errors"].as_array().into_iter().flatten() {
-            assert!(
-                err["extensions"]["code"].is_string(),
-                "error without a code: {err}"
-            );
-            assert!(
-                err["extensions"]["requestId"].is_string(),
-                "error without a request id: {err}"
-            );
-        }
-    }
-}
-
-// ---- Identity (issue 3): sign-in, sessions, outbox, and state the API cannot reach ----
-
-/// SHA-256 of `token`, hex: what the server may store in place of a token.
-pub fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(token.as_bytes()))
-}
-
-/// The query that shows who the caller is.
-pub const ME: &str = "{ me { id email emailVerified permissions } }";
-
-impl TestApp {
-    /// Posts a GraphQL request and returns the response headers with the parsed body (to
-    /// read `Set-Cookie`).
-    pub async fn gql_raw(
-        &self,
-        client: &reqwest::Client,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> (reqwest::header::HeaderMap, Value) {
-        let mut req = client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let response = req.send().await.expect("request sent");
-        let headers = response.headers().clone();
-        let body: Value = response.json().await.expect("JSON response");
-        assert_every_error_has_a_code(&body);
-        (headers, body)
-    }
-
-    /// Registers with `client` (its cookie jar keeps the session) and returns the body.
-    pub async fn register_with(
-        &self,
-        client: &reqwest::Client,
-        email: &str,
-        password: &str,
-    ) -> Value {
-        self.gql_with(
-            client,
-            None,
-            "mutation($input: RegisterInput!) { register(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
-            json!({ "input": { "email": email, "password": password } }),
-        )
-        .await
-    }
-
-    /// Logs in with `client` (its cookie jar keeps the session) and returns the body.
-    pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> Value {
-        self.gql_with(
-            client,
-            None,
-            "mutation($input: LoginInput!) { login(input: $input) { token expiresAt user { id email emailVerified permissions } } }",
-            json!({ "input": { "email": email, "password": password } }),
-        )
-        .await
-    }
-
-    /// Logs in with a fresh client and returns the new token (panics when refused).
-    pub async fn login_token(&self, email: &str, password: &str) -> String {
-        let body = self.login_with(&new_client(), email, password).await;
-        body["data"]["login"]["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("login refused: {body}"))
-            .to_owned()
-    }
-
-    /// Registers `email` with a fresh client and returns `(token, user id)`.
-    pub async fn register_user(&self, email: &str, password: &str) -> (String, String) {
-        let body = self.register_with(&new_client(), email, password).await;
-        let token = body["data"]["register"]["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("registration refused: {body}"))
-            .to_owned();
-        let id = body["data"]["register"]["user"]["id"]
-            .as_str()
-            .expect("user id")
-            .to_owned();
-        (token, id)
-    }
-
-    /// `me` as the holder of `token` (`null` when the token is refused).
-    pub async fn me_as(&self, token: &str) -> Value {
-        let body = self.gql_as(token, ME, json!({})).await;
-        assert!(body["errors"].is_null(), "me failed: {body}");
-        body["data"]["me"].clone()
     }
 
     /// Every `sessions` row of the identity database, any context.
@@ -703,45 +794,4 @@ impl TestApp {
             std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
         )
     }
-}
-
-/// Starts the server over its own fresh databases but with the store at `redis_url`. On
-/// the postgres backend this is the production wiring (`Storage::External`); on the
-/// embedded backend the SQLite files are kept and the store is Redis wired as production
-/// wires it (with the local copies kept coherent over pub/sub).
-pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
-    let (storage, resources) = fresh_storage().await;
-    let mut config = base_config(storage);
-    let app = match &config.storage {
-        Storage::External {
-            identity_url,
-            web_url,
-            ..
-        } => {
-            config.storage = Storage::External {
-                identity_url: identity_url.clone(),
-                web_url: web_url.clone(),
-                redis_url: redis_url.to_owned().into(),
-            };
-            Application::build(&config)
-                .await
-                .expect("application starts")
-        }
-        Storage::Embedded { .. } => {
-            let dbs = exchanger::db::connect(&config).await.expect("databases");
-            exchanger::db::migrate(&dbs).await.expect("migrations");
-            let stores = Stores::redis(redis_url, config.redis_pool_size, &config.key_prefix)
-                .expect("redis stores");
-            let stack = exchanger::stack::assemble_web_stack(
-                &config,
-                dbs,
-                stores,
-                std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
-            );
-            Application::with_stack(stack)
-                .await
-                .expect("application starts")
-        }
-    };
-    serve(app, config, resources)
 }

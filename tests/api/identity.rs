@@ -1,19 +1,14 @@
-//! Accounts (issue 3, SPEC §3–§4): registration, login, the session cookie, hashed tokens,
+//! Accounts (SPEC §3–§4): registration, login, the session cookie, hashed tokens,
 //! argon2id, email verification and password reset through the outbox mailer.
 
 use crate::helpers::{
-    Backend, ME, TestApp, backend, new_client, spawn_app, spawn_app_with, token_hash,
+    Backend, ME, PASSWORD, SignUp, TestApp, backend, spawn_app, spawn_app_with, token_hash,
+    unique_email,
 };
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "correct horse battery";
 const LOGIN: &str = "mutation($input: LoginInput!) { login(input: $input) { token } }";
-const REGISTER: &str =
-    "mutation($input: RegisterInput!) { register(input: $input) { token user { id email } } }";
-
-fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
-}
+const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { token expiresAt user { id email } } }";
 
 /// The `exchanger_session` cookie a response sets, if any.
 fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
@@ -49,12 +44,9 @@ async fn register_returns_a_256_bit_token_and_sets_an_http_only_lax_cookie() {
 
     // Act
     let (headers, body) = app
-        .gql_raw(
-            &app.client,
-            None,
-            REGISTER,
-            json!({ "input": { "email": email, "password": PASSWORD } }),
-        )
+        .request(REGISTER)
+        .variables(json!({ "input": { "email": email, "password": PASSWORD } }))
+        .send_with_headers()
         .await;
 
     // Assert
@@ -82,12 +74,9 @@ async fn the_session_cookie_is_secure_unless_configured_for_local_development() 
 
     // Act
     let (headers, body) = app
-        .gql_raw(
-            &new_client(),
-            None,
-            REGISTER,
-            json!({ "input": { "email": unique_email(), "password": PASSWORD } }),
-        )
+        .request(REGISTER)
+        .variables(json!({ "input": { "email": unique_email(), "password": PASSWORD } }))
+        .send_with_headers()
         .await;
 
     // Assert
@@ -103,23 +92,22 @@ async fn the_session_cookie_is_secure_unless_configured_for_local_development() 
 async fn me_works_with_the_bearer_token_and_with_the_cookie_and_is_null_signed_out() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let body = app.register_with(&app.client, &email, PASSWORD).await;
-    let token = body["data"]["register"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let id = body["data"]["register"]["user"]["id"].clone();
+    let user = app
+        .sign_up_with(SignUp {
+            client: Some(&app.client),
+            ..SignUp::default()
+        })
+        .await;
 
     // Act
-    let by_bearer = app.me_as(&token).await;
-    let by_cookie = app.gql(ME, json!({})).await;
-    let signed_out = app.gql_with(&new_client(), None, ME, json!({})).await;
+    let by_bearer = app.me_as(&user.token).await;
+    let by_cookie = app.request(ME).client(&app.client).send().await;
+    let signed_out = app.gql(ME, json!({})).await;
 
     // Assert
-    assert_eq!(by_bearer["id"], id);
-    assert_eq!(by_bearer["email"], email.as_str());
-    assert_eq!(by_cookie["data"]["me"]["id"], id, "{by_cookie}");
+    assert_eq!(by_bearer["id"], user.id);
+    assert_eq!(by_bearer["email"], user.email.as_str());
+    assert_eq!(by_cookie["data"]["me"]["id"], user.id, "{by_cookie}");
     assert_eq!(signed_out, json!({ "data": { "me": null } }));
 }
 
@@ -127,7 +115,7 @@ async fn me_works_with_the_bearer_token_and_with_the_cookie_and_is_null_signed_o
 async fn only_a_hash_of_the_token_is_stored_in_the_database_and_the_store() {
     // Arrange
     let app = spawn_app().await;
-    let (token, _) = app.register_user(&unique_email(), PASSWORD).await;
+    let token = app.sign_up().await.token;
 
     // Act
     app.me_as(&token).await; // the session is cached now
@@ -158,7 +146,10 @@ async fn sessions_last_24_hours_and_are_cached_for_as_long_and_users_for_an_hour
     // Arrange
     let app = spawn_app().await;
     let body = app
-        .register_with(&new_client(), &unique_email(), PASSWORD)
+        .gql(
+            REGISTER,
+            json!({ "input": { "email": unique_email(), "password": PASSWORD } }),
+        )
         .await;
     let token = body["data"]["register"]["token"]
         .as_str()
@@ -224,8 +215,7 @@ async fn sessions_last_24_hours_and_are_cached_for_as_long_and_users_for_an_hour
 async fn wrong_password_and_unknown_email_get_the_same_unauthenticated_error() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
 
     // Act
     let wrong_password = app
@@ -262,18 +252,21 @@ async fn wrong_password_and_unknown_email_get_the_same_unauthenticated_error() {
 async fn login_is_case_insensitive_in_the_email_and_issues_a_new_token_each_time() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (registered, _) = app.register_user(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let registered = user.token;
 
     // Act
-    let first = app.login_token(&email.to_uppercase(), PASSWORD).await;
-    let second = app.login_token(&email, PASSWORD).await;
+    let first = app
+        .log_in(&user.email.to_uppercase(), PASSWORD)
+        .await
+        .expect("signed in");
+    let second = app.log_in(&user.email, PASSWORD).await.expect("signed in");
 
     // Assert
     assert_ne!(first, registered);
     assert_ne!(first, second);
     for token in [&registered, &first, &second] {
-        assert_eq!(app.me_as(token).await["email"], email.as_str());
+        assert_eq!(app.me_as(token).await["email"], user.email.as_str());
     }
     assert_eq!(app.session_rows().await.len(), 3);
 }
@@ -282,8 +275,7 @@ async fn login_is_case_insensitive_in_the_email_and_issues_a_new_token_each_time
 async fn a_session_id_chosen_by_the_client_is_never_adopted_at_login() {
     // Arrange: the client arrives with a cookie an attacker planted.
     let app = spawn_app().await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
     let planted = "ab".repeat(32);
     let url: reqwest::Url = app.address.parse().unwrap();
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
@@ -294,7 +286,12 @@ async fn a_session_id_chosen_by_the_client_is_never_adopted_at_login() {
         .unwrap();
 
     // Act
-    let body = app.login_with(&client, &email, PASSWORD).await;
+    let body = app
+        .request(LOGIN)
+        .variables(json!({ "input": { "email": email, "password": PASSWORD } }))
+        .client(&client)
+        .send()
+        .await;
 
     // Assert
     let token = body["data"]["login"]["token"].as_str().unwrap();
@@ -310,10 +307,9 @@ async fn a_session_id_chosen_by_the_client_is_never_adopted_at_login() {
 async fn passwords_are_stored_as_argon2id_with_owasp_parameters() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
 
     // Act
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
 
     // Assert
     let row = app.user_row(&email).await.expect("user row");
@@ -390,31 +386,40 @@ async fn bad_registration_input_is_refused_with_the_field_named_and_creates_noth
 async fn the_shortest_and_longest_passwords_allowed_are_accepted() {
     // Arrange
     let app = spawn_app().await;
-    let (short, long) = (unique_email(), unique_email());
+    let longest = "é".repeat(128);
 
     // Act
-    let (a, _) = app.register_user(&short, "12345678").await;
-    let (b, _) = app.register_user(&long, &"é".repeat(128)).await;
+    let short = app
+        .sign_up_with(SignUp {
+            password: "12345678",
+            ..SignUp::default()
+        })
+        .await;
+    let long = app
+        .sign_up_with(SignUp {
+            password: &longest,
+            ..SignUp::default()
+        })
+        .await;
 
     // Assert
-    assert!(!app.me_as(&a).await.is_null());
-    assert!(!app.me_as(&b).await.is_null());
-    app.login_token(&long, &"é".repeat(128)).await;
+    assert!(!app.me_as(&short.token).await.is_null());
+    assert!(!app.me_as(&long.token).await.is_null());
+    app.log_in(&long.email, &long.password)
+        .await
+        .expect("the longest password signs in");
 }
 
 #[tokio::test]
 async fn a_taken_email_in_any_case_is_a_conflict() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
 
     for again in [email.clone(), email.to_uppercase(), format!("  {email} ")] {
         // Act
         let body = app
-            .gql_with(
-                &new_client(),
-                None,
+            .gql(
                 REGISTER,
                 json!({ "input": { "email": again, "password": "another password" } }),
             )
@@ -428,42 +433,43 @@ async fn a_taken_email_in_any_case_is_a_conflict() {
         );
     }
     assert_eq!(app.user_count().await, 1);
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&email, PASSWORD)
+        .await
+        .expect("the password is unchanged");
 }
 
 #[tokio::test]
 async fn verify_email_with_the_mailed_token_shows_at_once_and_works_once() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (token, id) = app.register_user(&email, PASSWORD).await;
-    assert_eq!(app.me_as(&token).await["emailVerified"], false); // cached now
+    let user = app.sign_up().await;
+    assert_eq!(app.me_as(&user.token).await["emailVerified"], false); // cached now
     let requested = app
-        .gql_as(&token, "mutation { requestEmailVerification }", json!({}))
+        .gql_as(
+            &user.token,
+            "mutation { requestEmailVerification }",
+            json!({}),
+        )
         .await;
     assert_eq!(requested["data"]["requestEmailVerification"], true);
-    let mails = app.mails_to(&email);
+    let mails = app.mails_to(&user.email);
     assert_eq!(mails.len(), 1);
     let mailed = mails[0].token.clone();
     let verify =
         "mutation($token: String!) { verifyEmail(token: $token) { id email emailVerified } }";
 
     // Act
-    let verified = app
-        .gql_with(&new_client(), None, verify, json!({ "token": mailed }))
-        .await;
-    let again = app
-        .gql_with(&new_client(), None, verify, json!({ "token": mailed }))
-        .await;
+    let verified = app.gql(verify, json!({ "token": mailed })).await;
+    let again = app.gql(verify, json!({ "token": mailed })).await;
 
     // Assert
     assert_eq!(
         verified["data"]["verifyEmail"],
-        json!({ "id": id, "email": email, "emailVerified": true }),
+        json!({ "id": user.id, "email": user.email, "emailVerified": true }),
         "{verified}"
     );
     assert_eq!(
-        app.me_as(&token).await["emailVerified"],
+        app.me_as(&user.token).await["emailVerified"],
         true,
         "the cached user was dropped"
     );
@@ -480,11 +486,14 @@ async fn verify_email_with_the_mailed_token_shows_at_once_and_works_once() {
 async fn a_verification_token_cannot_reset_a_password() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (token, _) = app.register_user(&email, PASSWORD).await;
-    app.gql_as(&token, "mutation { requestEmailVerification }", json!({}))
-        .await;
-    let mailed = app.mails_to(&email)[0].token.clone();
+    let user = app.sign_up().await;
+    app.gql_as(
+        &user.token,
+        "mutation { requestEmailVerification }",
+        json!({}),
+    )
+    .await;
+    let mailed = app.mails_to(&user.email)[0].token.clone();
 
     // Act
     let body = app
@@ -496,7 +505,9 @@ async fn a_verification_token_cannot_reset_a_password() {
 
     // Assert
     assert_eq!(TestApp::error_field(&body).as_deref(), Some("token"));
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&user.email, PASSWORD)
+        .await
+        .expect("the password is unchanged");
 }
 
 #[tokio::test]
@@ -522,20 +533,20 @@ async fn request_password_reset_answers_true_for_an_unknown_email_and_sends_noth
 async fn reset_password_with_the_mailed_token_ends_every_session_and_sets_the_new_password() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (first, _) = app.register_user(&email, PASSWORD).await;
-    let second = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let first = user.token;
+    let second = app.log_in(&user.email, PASSWORD).await.expect("signed in");
     for token in [&first, &second] {
         assert!(!app.me_as(token).await.is_null()); // cached
     }
     let requested = app
         .gql(
             "mutation($e: String!) { requestPasswordReset(email: $e) }",
-            json!({ "e": email.to_uppercase() }),
+            json!({ "e": user.email.to_uppercase() }),
         )
         .await;
     assert_eq!(requested["data"]["requestPasswordReset"], true);
-    let mailed = app.mails_to(&email)[0].token.clone();
+    let mailed = app.mails_to(&user.email)[0].token.clone();
     let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
 
     // Act
@@ -553,12 +564,17 @@ async fn reset_password_with_the_mailed_token_ends_every_session_and_sets_the_ne
         );
     }
     assert!(app.session_rows().await.is_empty());
-    let old = app.login_with(&new_client(), &email, PASSWORD).await;
+    let old = app
+        .log_in(&user.email, PASSWORD)
+        .await
+        .expect_err("the old password is refused");
     assert_eq!(
         TestApp::error_code(&old).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    app.login_token(&email, "a brand new password").await;
+    app.log_in(&user.email, "a brand new password")
+        .await
+        .expect("the new password works");
     let reused = app
         .gql(reset, json!({ "t": mailed, "p": "yet another password" }))
         .await;
@@ -569,8 +585,7 @@ async fn reset_password_with_the_mailed_token_ends_every_session_and_sets_the_ne
 async fn reset_password_refuses_a_bad_new_password_and_keeps_the_token_usable() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
     app.gql(
         "mutation($e: String!) { requestPasswordReset(email: $e) }",
         json!({ "e": email }),
@@ -584,7 +599,9 @@ async fn reset_password_refuses_a_bad_new_password_and_keeps_the_token_usable() 
 
     // Assert
     assert_eq!(TestApp::error_field(&short).as_deref(), Some("newPassword"));
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&email, PASSWORD)
+        .await
+        .expect("the password is unchanged");
     let ok = app
         .gql(reset, json!({ "t": mailed, "p": "a brand new password" }))
         .await;
@@ -595,8 +612,7 @@ async fn reset_password_refuses_a_bad_new_password_and_keeps_the_token_usable() 
 async fn a_password_reset_voids_every_other_reset_token_of_the_user() {
     // Arrange: two reset mails, e.g. the user asked twice.
     let app = spawn_app().await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
     let request = "mutation($e: String!) { requestPasswordReset(email: $e) }";
     app.gql(request, json!({ "e": email })).await;
     app.gql(request, json!({ "e": email })).await;
@@ -625,24 +641,25 @@ async fn a_password_reset_voids_every_other_reset_token_of_the_user() {
         Some("token"),
         "{stale}"
     );
-    app.login_token(&email, "a brand new password").await;
+    app.log_in(&email, "a brand new password")
+        .await
+        .expect("the new password works");
 }
 
 #[tokio::test]
 async fn changing_the_password_voids_outstanding_reset_tokens() {
     // Arrange: a reset link is still in the mailbox when the user changes the password.
     let app = spawn_app().await;
-    let email = unique_email();
-    let (token, _) = app.register_user(&email, PASSWORD).await;
+    let user = app.sign_up().await;
     app.gql(
         "mutation($e: String!) { requestPasswordReset(email: $e) }",
-        json!({ "e": email }),
+        json!({ "e": user.email }),
     )
     .await;
-    let mailed = app.mails_to(&email)[0].token.clone();
+    let mailed = app.mails_to(&user.email)[0].token.clone();
     let changed = app
         .gql_as(
-            &token,
+            &user.token,
             "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
             json!({ "c": PASSWORD, "n": "a brand new password" }),
         )
@@ -663,5 +680,7 @@ async fn changing_the_password_voids_outstanding_reset_tokens() {
         Some("token"),
         "{stale}"
     );
-    app.login_token(&email, "a brand new password").await;
+    app.log_in(&user.email, "a brand new password")
+        .await
+        .expect("the new password works");
 }

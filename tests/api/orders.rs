@@ -18,7 +18,7 @@ fn ids(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn create_order_locks_the_current_rate_and_rounds_half_even() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41.12345678").await;
     for amount in ["100", "0.12345678", "9999999.99999999", "0.5"] {
         let body = app.create_order(&token, "USD", "UAH", amount).await;
@@ -66,7 +66,7 @@ async fn create_order_locks_the_current_rate_and_rounds_half_even() {
 #[tokio::test]
 async fn create_order_without_a_rate_is_not_found_and_needs_a_session() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let body = app.create_order(&token, "USD", "UAH", "1").await;
     assert_eq!(
         TestApp::error_code(&body).as_deref(),
@@ -89,7 +89,7 @@ async fn create_order_without_a_rate_is_not_found_and_needs_a_session() {
 #[tokio::test]
 async fn bad_order_input_is_refused_and_creates_nothing() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     app.set_rate("AAA", "BBB", "0.00000001").await;
     let cases = [
@@ -135,7 +135,7 @@ async fn bad_order_input_is_refused_and_creates_nothing() {
 #[tokio::test]
 async fn cancel_is_only_for_a_pending_order_with_nothing_paid() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write", "orders:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
 
@@ -181,7 +181,7 @@ async fn cancel_is_only_for_a_pending_order_with_nothing_paid() {
 #[tokio::test]
 async fn orders_move_pending_paid_completed_and_nothing_else() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write", "orders:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let complete = "mutation($id: ID!) { completeOrder(id: $id) { status } }";
@@ -236,7 +236,7 @@ async fn orders_move_pending_paid_completed_and_nothing_else() {
 #[tokio::test]
 async fn unpaid_orders_expire_after_their_window_but_not_under_a_pending_payment() {
     let app = spawn_app_with(|c| c.payment_window = std::time::Duration::from_secs(60)).await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     let idle = app.order_id(&token, "10").await;
     let paying = app.order_id(&token, "10").await;
@@ -279,7 +279,7 @@ async fn unpaid_orders_expire_after_their_window_but_not_under_a_pending_payment
 #[tokio::test]
 async fn an_overdue_order_expires_when_touched_even_before_the_sweeper() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     let id = app.order_id(&token, "10").await;
     app.end_payment_window(&id).await;
@@ -302,7 +302,7 @@ async fn an_overdue_order_expires_when_touched_even_before_the_sweeper() {
 #[tokio::test]
 async fn my_orders_pages_with_opaque_cursors_and_filters_by_status() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     let mut created = Vec::new();
     for i in 1..=7 {
@@ -378,7 +378,7 @@ async fn my_orders_pages_with_opaque_cursors_and_filters_by_status() {
 #[tokio::test]
 async fn the_cached_first_page_is_dropped_by_every_write_to_the_users_orders_or_payments() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let id = app.order_id(&token, "10").await;
@@ -407,7 +407,7 @@ async fn the_cached_first_page_is_dropped_by_every_write_to_the_users_orders_or_
 #[tokio::test]
 async fn listing_fifty_orders_with_payments_costs_a_constant_number_of_queries() {
     let app = spawn_app_with(|c| c.sweep_interval = std::time::Duration::from_secs(3600)).await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     let q = "query($first: Int, $status: OrderStatus) { myOrders(first: $first, status: $status) { edges { node { id payments { id amount order { id } } } } } }";
     let mut counts = Vec::new();

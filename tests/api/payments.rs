@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[tokio::test]
 async fn the_same_idempotency_key_returns_the_same_payment() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     app.set_rate("USD", "UAH", "41").await;
     let id = app.order_id(&token, "10").await;
     let first = app.create_payment(&token, &id, "3", "key-1").await;
@@ -42,7 +42,7 @@ async fn the_same_idempotency_key_returns_the_same_payment() {
 #[tokio::test]
 async fn a_payment_never_exceeds_what_remains_unpaid() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let id = app.order_id(&token, "10").await;
@@ -81,7 +81,7 @@ async fn a_payment_never_exceeds_what_remains_unpaid() {
 #[tokio::test]
 async fn bad_payment_input_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let id = app.order_id(&token, "10").await;
@@ -161,7 +161,7 @@ async fn bad_payment_input_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn concurrent_payments_never_overpay_and_keys_never_duplicate() {
     let app = Arc::new(spawn_app().await);
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let amount = Decimal::new(10, 0);
@@ -260,7 +260,7 @@ async fn concurrent_payments_never_overpay_and_keys_never_duplicate() {
 #[tokio::test]
 async fn concurrent_payments_that_exactly_cover_the_order_make_it_paid_once() {
     let app = Arc::new(spawn_app().await);
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let operator = app.operator(&["payments:write", "analytics:read"]).await;
     app.set_rate("USD", "UAH", "41").await;
     let order_id = app.order_id(&token, "0.00000004").await;

@@ -1,8 +1,8 @@
-//! Permissions and application contexts (issue 3, SPEC §1, §3–§4): grantPermission /
+//! Permissions and application contexts (SPEC §1, §3–§4): grantPermission /
 //! revokePermission, the user cache they drop, and two contexts over the same databases and
 //! store that never accept each other's sessions or permissions.
 
-use crate::helpers::{TestApp, spawn_app, token_hash};
+use crate::helpers::{PASSWORD, TestApp, spawn_app, token_hash, unique_email};
 use exchanger::context::ApplicationContext;
 use exchanger::domain::SessionToken;
 use exchanger::domain::{Email, Password, Permission};
@@ -15,22 +15,17 @@ const REVOKE: &str =
     "mutation($u: ID!, $p: String!) { revokePermission(userId: $u, permission: $p) }";
 const SET_RATE: &str =
     "mutation($input: SetExchangeRateInput!) { setExchangeRate(input: $input) { rate } }";
-const PASSWORD: &str = "correct horse battery";
 
 fn rate_input() -> serde_json::Value {
     json!({ "input": { "fromCurrency": "USD", "toCurrency": "UAH", "rate": "41.25" } })
-}
-
-fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
 #[tokio::test]
 async fn granting_and_revoking_need_permissions_write() {
     // Arrange
     let app = spawn_app().await;
-    let (_, target) = app.signed_up_user().await;
-    let (user, _) = app.signed_up_user().await;
+    let target = app.sign_up().await.id;
+    let user = app.sign_up().await.token;
     let other_operator = app.operator(&["rates:write"]).await;
     let vars = json!({ "u": target, "p": "rates:write" });
 
@@ -58,9 +53,9 @@ async fn a_grant_shows_in_the_targets_me_at_once_and_a_revoke_removes_it_at_once
     // Arrange
     let app = spawn_app().await;
     let admin = app.operator(&["permissions:write"]).await;
-    let (target, target_id) = app.signed_up_user().await;
-    assert_eq!(app.me_as(&target).await["permissions"], json!([])); // cached
-    let vars = json!({ "u": target_id, "p": "rates:write" });
+    let target = app.sign_up().await;
+    assert_eq!(app.me_as(&target.token).await["permissions"], json!([])); // cached
+    let vars = json!({ "u": target.id, "p": "rates:write" });
 
     // Act
     let granted = app.gql_as(&admin, GRANT, vars.clone()).await;
@@ -68,10 +63,10 @@ async fn a_grant_shows_in_the_targets_me_at_once_and_a_revoke_removes_it_at_once
     // Assert
     assert_eq!(granted, json!({ "data": { "grantPermission": true } }));
     assert_eq!(
-        app.me_as(&target).await["permissions"],
+        app.me_as(&target.token).await["permissions"],
         json!(["rates:write"])
     );
-    let set = app.gql_as(&target, SET_RATE, rate_input()).await;
+    let set = app.gql_as(&target.token, SET_RATE, rate_input()).await;
     assert!(set["errors"].is_null(), "{set}");
     let twice = app.gql_as(&admin, GRANT, vars.clone()).await;
     assert_eq!(twice, json!({ "data": { "grantPermission": false } }));
@@ -81,8 +76,8 @@ async fn a_grant_shows_in_the_targets_me_at_once_and_a_revoke_removes_it_at_once
 
     // Assert
     assert_eq!(revoked, json!({ "data": { "revokePermission": true } }));
-    assert_eq!(app.me_as(&target).await["permissions"], json!([]));
-    let refused = app.gql_as(&target, SET_RATE, rate_input()).await;
+    assert_eq!(app.me_as(&target.token).await["permissions"], json!([]));
+    let refused = app.gql_as(&target.token, SET_RATE, rate_input()).await;
     assert_eq!(TestApp::error_code(&refused).as_deref(), Some("FORBIDDEN"));
     let again = app.gql_as(&admin, REVOKE, vars).await;
     assert_eq!(again, json!({ "data": { "revokePermission": false } }));
@@ -93,7 +88,7 @@ async fn bad_grant_input_is_refused_with_the_field_named_and_grants_nothing() {
     // Arrange
     let app = spawn_app().await;
     let admin = app.operator(&["permissions:write"]).await;
-    let (target, target_id) = app.signed_up_user().await;
+    let target = app.sign_up().await;
     let unknown = uuid::Uuid::new_v4().to_string();
 
     for mutation in [GRANT, REVOKE] {
@@ -107,7 +102,7 @@ async fn bad_grant_input_is_refused_with_the_field_named_and_grants_nothing() {
         ] {
             // Act
             let body = app
-                .gql_as(&admin, mutation, json!({ "u": target_id, "p": bad }))
+                .gql_as(&admin, mutation, json!({ "u": target.id, "p": bad }))
                 .await;
 
             // Assert
@@ -138,7 +133,7 @@ async fn bad_grant_input_is_refused_with_the_field_named_and_grants_nothing() {
         assert_eq!(TestApp::error_field(&bad_id).as_deref(), Some("userId"));
         assert_eq!(TestApp::error_code(&missing).as_deref(), Some("NOT_FOUND"));
     }
-    assert_eq!(app.me_as(&target).await["permissions"], json!([]));
+    assert_eq!(app.me_as(&target.token).await["permissions"], json!([]));
 }
 
 #[tokio::test]
@@ -146,12 +141,11 @@ async fn a_session_of_one_context_is_not_valid_in_another() {
     // Arrange: the web server, and an admin stack over the same databases and store.
     let app = spawn_app().await;
     let admin = app.stack_for(ApplicationContext::Admin);
-    let email = unique_email();
-    let (web_token, _) = app.register_user(&email, PASSWORD).await;
-    assert!(!app.me_as(&web_token).await.is_null()); // cached in the web context
+    let web = app.sign_up().await;
+    assert!(!app.me_as(&web.token).await.is_null()); // cached in the web context
     let admin_session = admin
         .users
-        .login(&email, PASSWORD, ClientInfo::default())
+        .login(&web.email, PASSWORD, ClientInfo::default())
         .await
         .expect("the same account signs in to admin");
     let admin_token = admin_session.token.expose().to_owned();
@@ -159,7 +153,7 @@ async fn a_session_of_one_context_is_not_valid_in_another() {
     // Act
     let web_in_admin = admin
         .users
-        .validate_session(&SessionToken::from_client(&web_token).unwrap())
+        .validate_session(&SessionToken::from_client(&web.token).unwrap())
         .await
         .unwrap();
     let admin_in_admin = admin
@@ -185,18 +179,18 @@ async fn a_session_of_one_context_is_not_valid_in_another() {
             .find(|r| r.token_hash == token_hash(token))
             .map(|r| r.application_context.clone())
     };
-    assert_eq!(context_of(&web_token).as_deref(), Some("web"));
+    assert_eq!(context_of(&web.token).as_deref(), Some("web"));
     assert_eq!(context_of(&admin_token).as_deref(), Some("admin"));
     // Each context lists and ends only its own sessions.
     let web_sessions = app
-        .gql_as(&web_token, "{ mySessions { id } }", json!({}))
+        .gql_as(&web.token, "{ mySessions { id } }", json!({}))
         .await;
     assert_eq!(
         web_sessions["data"]["mySessions"].as_array().unwrap().len(),
         1
     );
     let logout_all = app
-        .gql_as(&web_token, "mutation { logoutAll }", json!({}))
+        .gql_as(&web.token, "mutation { logoutAll }", json!({}))
         .await;
     assert_eq!(logout_all["data"]["logoutAll"], 1);
     let still = admin
@@ -212,8 +206,9 @@ async fn a_permission_granted_in_one_context_grants_nothing_in_another() {
     // Arrange
     let app = spawn_app().await;
     let admin = app.stack_for(ApplicationContext::Admin);
-    let (token, id) = app.signed_up_user().await;
-    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let user = app.sign_up().await;
+    let token = user.token;
+    let id = uuid::Uuid::parse_str(&user.id).unwrap();
     assert_eq!(app.me_as(&token).await["permissions"], json!([])); // cached
     let rates_write = Permission::parse("permission", "rates:write").unwrap();
 
@@ -259,8 +254,8 @@ async fn permissions_write_in_another_context_does_not_allow_granting_here() {
         .unwrap();
     let write = Permission::parse("permission", "permissions:write").unwrap();
     admin.users.grant(signed_in.user.id, &write).await.unwrap();
-    let web_token = app.login_token(&email, PASSWORD).await;
-    let (_, target) = app.signed_up_user().await;
+    let web_token = app.log_in(&email, PASSWORD).await.expect("signed in");
+    let target = app.sign_up().await.id;
 
     // Act
     let body = app

@@ -114,7 +114,7 @@ async fn set_exchange_rate_needs_rates_write_in_this_context() {
         TestApp::error_code(&anonymous).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     let user = app.gql_as(&token, SET_RATE, input.clone()).await;
     assert_eq!(TestApp::error_code(&user).as_deref(), Some("FORBIDDEN"));
     let other = app.operator(&["orders:write"]).await;

@@ -1,12 +1,10 @@
-//! Sabotage (issue 3, SPEC §4): the identity database is the source of truth and Redis only
+//! Sabotage (SPEC §4): the identity database is the source of truth and Redis only
 //! the fast path. The test runs its own `redis-server` and freezes it with SIGSTOP halfway.
 //! On both backends: on the embedded one the SQLite files stay and only the store is Redis.
 
-use crate::helpers::{TestApp, new_client, spawn_app_with_redis, token_hash};
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with_redis, token_hash};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "correct horse battery";
 
 /// A private `redis-server`, killed when dropped (even when the test fails while it is
 /// stopped: SIGKILL ends a stopped process too).
@@ -117,9 +115,9 @@ async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recov
     // Arrange: a server over our own Redis, a signed-in user on the fast path.
     let redis = RedisServer::start().await;
     let app = spawn_app_with_redis(&redis.url).await;
-    let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
-    let (first, _) = app.register_user(&email, PASSWORD).await;
-    assert_eq!(app.me_as(&first).await["email"], email.as_str());
+    let user = app.sign_up().await;
+    let first = user.token;
+    assert_eq!(app.me_as(&first).await["email"], user.email.as_str());
     let session_key = |token: &str| app.stack.keys.session(&token_hash(token));
     assert!(
         redis.get(&session_key(&first)).await.is_some(),
@@ -130,15 +128,18 @@ async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recov
     redis.freeze();
 
     // Assert: everything identity does still works, from the database.
-    assert_eq!(app.me_as(&first).await["email"], email.as_str());
-    let second = app.login_token(&email, PASSWORD).await;
-    assert_eq!(app.me_as(&second).await["email"], email.as_str());
-    let newcomer = format!("new-{}@example.com", uuid::Uuid::new_v4().simple());
-    let (newcomer_token, _) = app.register_user(&newcomer, PASSWORD).await;
-    assert_eq!(app.me_as(&newcomer_token).await["email"], newcomer.as_str());
+    assert_eq!(app.me_as(&first).await["email"], user.email.as_str());
+    let second = app.log_in(&user.email, PASSWORD).await.expect("signed in");
+    assert_eq!(app.me_as(&second).await["email"], user.email.as_str());
+    let newcomer = app.sign_up().await;
+    assert_eq!(
+        app.me_as(&newcomer.token).await["email"],
+        newcomer.email.as_str()
+    );
     let wrong = app
-        .login_with(&new_client(), &email, "wrong password")
-        .await;
+        .log_in(&user.email, "wrong password")
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&wrong).as_deref(),
         Some("UNAUTHENTICATED")
@@ -161,7 +162,7 @@ async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recov
     // The fast path recovers: a database read refills Redis again.
     redis.delete(&session_key(&second)).await;
     eventually(Duration::from_secs(15), "Redis is refilled", || async {
-        app.me_as(&second).await["email"] == email.as_str()
+        app.me_as(&second).await["email"] == user.email.as_str()
             && redis.get(&session_key(&second)).await.is_some()
     })
     .await;
@@ -172,5 +173,8 @@ async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recov
         serde_json::Value::Null,
         "the revoked session after recovery"
     );
-    assert_eq!(app.me_as(&newcomer_token).await["email"], newcomer.as_str());
+    assert_eq!(
+        app.me_as(&newcomer.token).await["email"],
+        newcomer.email.as_str()
+    );
 }

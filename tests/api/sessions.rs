@@ -1,19 +1,14 @@
-//! Sessions (issue 3, SPEC §3–§4): logout, logoutAll, mySessions, revokeSession,
+//! Sessions (SPEC §3–§4): logout, logoutAll, mySessions, revokeSession,
 //! changePassword, expiry, and the failed-login limits.
 
-use crate::helpers::{ME, TestApp, new_client, spawn_app, spawn_app_with};
+use crate::helpers::{ME, PASSWORD, SignUp, TestApp, spawn_app, spawn_app_with, unique_email};
 use serde_json::json;
 
-const PASSWORD: &str = "correct horse battery";
 const SESSIONS: &str =
     "{ mySessions { id current createdAt expiresAt userAgent ipAddress lastSeenAt } }";
 const REVOKE: &str = "mutation($id: ID!) { revokeSession(id: $id) }";
 const CHANGE: &str =
     "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
-
-fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
-}
 
 /// Sessions of the holder of `token`, as `mySessions` lists them.
 async fn sessions_of(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
@@ -28,18 +23,21 @@ async fn sessions_of(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
 async fn logout_ends_the_session_at_once_and_clears_the_cookie() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let body = app.register_with(&app.client, &email, PASSWORD).await;
-    let token = body["data"]["register"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = app.login_token(&email, PASSWORD).await;
-    assert!(!app.gql(ME, json!({})).await["data"]["me"].is_null()); // cached
+    let user = app
+        .sign_up_with(SignUp {
+            client: Some(&app.client),
+            ..SignUp::default()
+        })
+        .await;
+    let other = app.log_in(&user.email, PASSWORD).await.expect("signed in");
+    let by_cookie = app.request(ME).client(&app.client).send().await;
+    assert!(!by_cookie["data"]["me"].is_null()); // cached
 
     // Act
     let (headers, body) = app
-        .gql_raw(&app.client, None, "mutation { logout }", json!({}))
+        .request("mutation { logout }")
+        .client(&app.client)
+        .send_with_headers()
         .await;
 
     // Assert
@@ -52,8 +50,13 @@ async fn logout_ends_the_session_at_once_and_clears_the_cookie() {
         .expect("the cookie is cleared");
     assert!(cleared.starts_with("exchanger_session=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(app.gql(ME, json!({})).await["data"]["me"], json!(null));
-    assert_eq!(app.me_as(&token).await, json!(null), "the token is refused");
+    let by_cookie = app.request(ME).client(&app.client).send().await;
+    assert_eq!(by_cookie["data"]["me"], json!(null));
+    assert_eq!(
+        app.me_as(&user.token).await,
+        json!(null),
+        "the token is refused"
+    );
     assert!(!app.me_as(&other).await.is_null(), "other sessions go on");
 }
 
@@ -73,11 +76,11 @@ async fn logout_when_signed_out_answers_false() {
 async fn logout_all_returns_the_count_and_every_token_is_refused() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (first, _) = app.register_user(&email, PASSWORD).await;
-    let second = app.login_token(&email, PASSWORD).await;
-    let third = app.login_token(&email, PASSWORD).await;
-    let (stranger, _) = app.signed_up_user().await;
+    let user = app.sign_up().await;
+    let first = user.token;
+    let second = app.log_in(&user.email, PASSWORD).await.expect("signed in");
+    let third = app.log_in(&user.email, PASSWORD).await.expect("signed in");
+    let stranger = app.sign_up().await.token;
     for token in [&first, &second, &third] {
         assert!(!app.me_as(token).await.is_null()); // cached
     }
@@ -106,10 +109,10 @@ async fn logout_all_returns_the_count_and_every_token_is_refused() {
 async fn my_sessions_lists_the_callers_sessions_with_only_the_callers_marked_current() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (first, _) = app.register_user(&email, PASSWORD).await;
-    let second = app.login_token(&email, PASSWORD).await;
-    app.signed_up_user().await; // someone else's session
+    let user = app.sign_up().await;
+    let first = user.token;
+    let second = app.log_in(&user.email, PASSWORD).await.expect("signed in");
+    app.sign_up().await; // someone else's session
 
     // Act
     let seen_by_first = sessions_of(&app, &first).await;
@@ -142,9 +145,9 @@ async fn my_sessions_lists_the_callers_sessions_with_only_the_callers_marked_cur
 async fn revoke_session_ends_one_of_the_callers_own_sessions() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (keeper, _) = app.register_user(&email, PASSWORD).await;
-    let doomed = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let keeper = user.token;
+    let doomed = app.log_in(&user.email, PASSWORD).await.expect("signed in");
     assert!(!app.me_as(&doomed).await.is_null()); // cached
     let doomed_id = sessions_of(&app, &doomed)
         .await
@@ -175,8 +178,8 @@ async fn revoke_session_ends_one_of_the_callers_own_sessions() {
 async fn revoke_session_of_another_user_is_not_found_and_that_session_goes_on() {
     // Arrange
     let app = spawn_app().await;
-    let (attacker, _) = app.signed_up_user().await;
-    let (victim, _) = app.signed_up_user().await;
+    let attacker = app.sign_up().await.token;
+    let victim = app.sign_up().await.token;
     let victim_session = sessions_of(&app, &victim).await[0]["id"].clone();
 
     // Act
@@ -194,7 +197,7 @@ async fn revoke_session_of_another_user_is_not_found_and_that_session_goes_on() 
 async fn revoke_session_with_a_malformed_id_is_bad_user_input_on_id() {
     // Arrange
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
 
     // Act
     let body = app.gql_as(&token, REVOKE, json!({ "id": "nope" })).await;
@@ -217,9 +220,9 @@ async fn revoke_session_with_a_malformed_id_is_bad_user_input_on_id() {
 async fn change_password_ends_the_other_sessions_at_once_and_keeps_the_current_one() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (current, _) = app.register_user(&email, PASSWORD).await;
-    let other = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let current = user.token;
+    let other = app.log_in(&user.email, PASSWORD).await.expect("signed in");
     assert!(!app.me_as(&other).await.is_null()); // cached
 
     // Act
@@ -236,21 +239,26 @@ async fn change_password_ends_the_other_sessions_at_once_and_keeps_the_current_o
     assert_eq!(app.me_as(&other).await, json!(null));
     assert!(!app.me_as(&current).await.is_null());
     assert_eq!(sessions_of(&app, &current).await.len(), 1);
-    let old = app.login_with(&new_client(), &email, PASSWORD).await;
+    let old = app
+        .log_in(&user.email, PASSWORD)
+        .await
+        .expect_err("the old password is refused");
     assert_eq!(
         TestApp::error_code(&old).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    app.login_token(&email, "a brand new password").await;
+    app.log_in(&user.email, "a brand new password")
+        .await
+        .expect("the new password works");
 }
 
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_is_bad_user_input_and_changes_nothing() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (current, _) = app.register_user(&email, PASSWORD).await;
-    let other = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let current = user.token;
+    let other = app.log_in(&user.email, PASSWORD).await.expect("signed in");
 
     // Act
     let body = app
@@ -271,16 +279,18 @@ async fn change_password_with_a_wrong_current_password_is_bad_user_input_and_cha
         Some("currentPassword")
     );
     assert!(!app.me_as(&other).await.is_null());
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&user.email, PASSWORD)
+        .await
+        .expect("the password is unchanged");
 }
 
 #[tokio::test]
 async fn change_password_refuses_a_bad_new_password_and_changes_nothing() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (current, _) = app.register_user(&email, PASSWORD).await;
-    let other = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let current = user.token;
+    let other = app.log_in(&user.email, PASSWORD).await.expect("signed in");
 
     for bad in ["1234567".to_owned(), "x".repeat(129)] {
         // Act
@@ -306,14 +316,16 @@ async fn change_password_refuses_a_bad_new_password_and_changes_nothing() {
         TestApp::error_code(&signed_out).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&user.email, PASSWORD)
+        .await
+        .expect("the password is unchanged");
 }
 
 #[tokio::test]
 async fn an_expired_session_is_refused_even_while_its_cache_entry_remains() {
     // Arrange
     let app = spawn_app().await;
-    let (token, _) = app.signed_up_user().await;
+    let token = app.sign_up().await.token;
     assert!(!app.me_as(&token).await.is_null());
     assert!(app.cached_session(&token).await.is_some(), "cached");
 
@@ -337,22 +349,25 @@ async fn an_expired_session_is_refused_even_while_its_cache_entry_remains() {
 async fn an_expired_session_is_refused_from_the_database_when_nothing_is_cached() {
     // Arrange
     let app = spawn_app().await;
-    let email = unique_email();
-    let (token, _) = app.register_user(&email, PASSWORD).await;
-    let other = app.login_token(&email, PASSWORD).await;
+    let user = app.sign_up().await;
+    let other = app.log_in(&user.email, PASSWORD).await.expect("signed in");
     app.stack
         .cache
         .store()
-        .delete(&app.stack.keys.session(&crate::helpers::token_hash(&token)))
+        .delete(
+            &app.stack
+                .keys
+                .session(&crate::helpers::token_hash(&user.token)),
+        )
         .await
         .unwrap();
-    assert!(app.cached_session(&token).await.is_none());
+    assert!(app.cached_session(&user.token).await.is_none());
 
     // Act
-    app.expire_session(&token).await;
+    app.expire_session(&user.token).await;
 
     // Assert
-    assert_eq!(app.me_as(&token).await, json!(null));
+    assert_eq!(app.me_as(&user.token).await, json!(null));
     let listed = sessions_of(&app, &other).await;
     assert_eq!(listed.len(), 1, "the expired session is not listed");
 }
@@ -365,21 +380,21 @@ async fn failed_logins_are_limited_per_account_then_per_client_address() {
         c.login_limits.per_ip = 5;
     })
     .await;
-    let (alice, bob) = (unique_email(), unique_email());
-    app.register_user(&alice, PASSWORD).await;
-    app.register_user(&bob, PASSWORD).await;
+    let alice = app.sign_up().await.email;
+    let bob = app.sign_up().await.email;
 
     // Act: three failures lock Alice's account.
     for _ in 0..3 {
         let body = app
-            .login_with(&new_client(), &alice, "wrong password")
-            .await;
+            .log_in(&alice, "wrong password")
+            .await
+            .expect_err("refused");
         assert_eq!(
             TestApp::error_code(&body).as_deref(),
             Some("UNAUTHENTICATED")
         );
     }
-    let locked = app.login_with(&new_client(), &alice, PASSWORD).await;
+    let locked = app.log_in(&alice, PASSWORD).await.expect_err("refused");
 
     // Assert
     assert_eq!(
@@ -394,21 +409,27 @@ async fn failed_logins_are_limited_per_account_then_per_client_address() {
     assert_eq!(locked["data"], json!(null));
 
     // Bob, from the same address, is not blocked by Alice's lock...
-    let bob_in = app.login_token(&bob, PASSWORD).await;
+    let bob_in = app.log_in(&bob, PASSWORD).await.expect("signed in");
     assert!(!app.me_as(&bob_in).await.is_null());
-    let body = app.login_with(&new_client(), &bob, "wrong password").await;
+    let body = app
+        .log_in(&bob, "wrong password")
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&body).as_deref(),
         Some("UNAUTHENTICATED")
     );
-    let body = app.login_with(&new_client(), &bob, "wrong password").await;
+    let body = app
+        .log_in(&bob, "wrong password")
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&body).as_deref(),
         Some("UNAUTHENTICATED")
     );
 
     // ...until the address has failed five times (3 for Alice + 2 for Bob).
-    let blocked = app.login_with(&new_client(), &bob, PASSWORD).await;
+    let blocked = app.log_in(&bob, PASSWORD).await.expect_err("refused");
     assert_eq!(
         TestApp::error_code(&blocked).as_deref(),
         Some("RATE_LIMITED"),
@@ -416,8 +437,9 @@ async fn failed_logins_are_limited_per_account_then_per_client_address() {
     );
     assert!(blocked["errors"][0]["extensions"]["retryAfter"].as_u64() > Some(0));
     let stranger = app
-        .login_with(&new_client(), &unique_email(), PASSWORD)
-        .await;
+        .log_in(&unique_email(), PASSWORD)
+        .await
+        .expect_err("refused");
     assert_eq!(
         TestApp::error_code(&stranger).as_deref(),
         Some("RATE_LIMITED")
@@ -432,16 +454,16 @@ async fn concurrent_failed_logins_cannot_get_past_the_limit() {
         c.login_limits.per_ip = 1000;
     })
     .await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
 
     // Act: a burst of guesses at once.
     let attempts = (0..12).map(|i| {
         let app = &app;
         let email = email.clone();
         async move {
-            app.login_with(&new_client(), &email, &format!("guess number {i}"))
+            app.log_in(&email, &format!("guess number {i}"))
                 .await
+                .expect_err("refused")
         }
     });
     let bodies = futures_util::future::join_all(attempts).await;
@@ -460,7 +482,7 @@ async fn concurrent_failed_logins_cannot_get_past_the_limit() {
         checked <= 3,
         "{checked} passwords were checked against a limit of 3"
     );
-    let after = app.login_with(&new_client(), &email, PASSWORD).await;
+    let after = app.log_in(&email, PASSWORD).await.expect_err("refused");
     assert_eq!(TestApp::error_code(&after).as_deref(), Some("RATE_LIMITED"));
 }
 
@@ -472,16 +494,16 @@ async fn a_successful_login_does_not_count_against_the_limits() {
         c.login_limits.per_ip = 2;
     })
     .await;
-    let email = unique_email();
-    app.register_user(&email, PASSWORD).await;
+    let email = app.sign_up().await.email;
 
     // Act
     for _ in 0..5 {
-        app.login_token(&email, PASSWORD).await;
+        app.log_in(&email, PASSWORD).await.expect("signed in");
     }
     let wrong = app
-        .login_with(&new_client(), &email, "wrong password")
-        .await;
+        .log_in(&email, "wrong password")
+        .await
+        .expect_err("refused");
 
     // Assert
     assert_eq!(
@@ -489,5 +511,7 @@ async fn a_successful_login_does_not_count_against_the_limits() {
         Some("UNAUTHENTICATED"),
         "{wrong}"
     );
-    app.login_token(&email, PASSWORD).await;
+    app.log_in(&email, PASSWORD)
+        .await
+        .expect("the right password still works");
 }
