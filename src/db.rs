@@ -75,12 +75,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<Databases> {
 /// Connects to one PostgreSQL database.
 pub async fn connect_postgres(url: &str, config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url);
+    let statement_timeout = format!("{}ms", config.statement_timeout.as_millis());
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // SPEC §4: no statement holds a connection without bound.
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", statement_timeout.as_str())]));
     Ok(Database::connect(options).await?)
 }
 
@@ -133,8 +136,22 @@ pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if is_statement_timeout(&err) {
+            tracing::warn!(error = %err, "a statement ran out of time");
+            return Self::Timeout;
+        }
         Self::internal(err)
     }
+}
+
+/// PostgreSQL's `query_canceled` (57014): the statement timeout ended the statement and its
+/// transaction.
+fn is_statement_timeout(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr::SqlxError;
+    let (DbErr::Query(SqlxError(e)) | DbErr::Exec(SqlxError(e))) = err else {
+        return false;
+    };
+    matches!(e.as_ref(), sea_orm::sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
 }
 
 impl<T> ResultExt<T> for Result<T, DbErr> {

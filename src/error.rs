@@ -31,6 +31,8 @@ pub enum AppError {
         /// How long to wait.
         retry_after: Duration,
     },
+    /// The database gave up on a statement that took too long; nothing was committed.
+    Timeout,
     /// Our fault; logged with the request id, never shown.
     Internal(Arc<anyhow::Error>),
 }

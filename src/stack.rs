@@ -13,7 +13,7 @@ use crate::config::{Config, Storage, expose};
 use crate::db::{self, Databases};
 use crate::domain::NewEvent;
 use crate::identity::mailer::{Mailer, OutboxMailer};
-use crate::identity::throttle::LoginThrottle;
+use crate::identity::throttle::Throttle;
 use crate::identity::{ContextualIdentityAdapter, IdentityEvents, WebUserManager};
 use crate::web::WebDatabaseAdapter;
 use crate::web::analytics::AnalyticsService;
@@ -117,7 +117,12 @@ pub fn assemble_web_stack(
     let users = Arc::new(WebUserManager::new(
         ContextualIdentityAdapter::new(dbs.identity.clone(), config.app_context),
         ContextualRedisAdapter::new(cache.clone(), keys.clone()),
-        LoginThrottle::new(counters, keys.clone(), config.login_limits),
+        Throttle::new(
+            counters,
+            keys.clone(),
+            config.login_limits,
+            config.signup_limits,
+        ),
         mailer,
         analytics.clone(),
     ));

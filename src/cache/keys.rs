@@ -107,6 +107,11 @@ impl Keys {
     pub fn login_failures_ip(&self, ip: &str) -> String {
         self.key(LIMIT, format_args!("login:ip:{ip}"))
     }
+
+    /// Sign-up counter of one client address.
+    pub fn signups_ip(&self, ip: &str) -> String {
+        self.key(LIMIT, format_args!("signup:ip:{ip}"))
+    }
 }
 
 #[cfg(test)]

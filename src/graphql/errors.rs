@@ -78,6 +78,8 @@ impl From<AppError> for async_graphql::Error {
                         e.set("retryAfter", secs);
                     })
             }
+            AppError::Timeout => async_graphql::Error::new("the operation took too long")
+                .extend_with(|_, e| e.set("code", code::TIMEOUT)),
             AppError::Internal(err) => {
                 // Logged here, inside the request span (which carries the request id); the
                 // client sees only the id.
@@ -263,6 +265,7 @@ mod tests {
             ),
             (AppError::NotFound("order"), code::NOT_FOUND),
             (AppError::conflict("already paid"), code::CONFLICT),
+            (AppError::Timeout, code::TIMEOUT),
             (
                 AppError::RateLimited {
                     retry_after: Duration::from_secs(7),

@@ -3,7 +3,7 @@
 
 use super::adapter::TokenPurpose;
 use super::mailer::{Mail, Mailer};
-use super::throttle::{LoginCounter, LoginThrottle};
+use super::throttle::{LoginCounter, Throttle};
 use super::{
     Account, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SignedIn, StoredSession,
     Viewer, password,
@@ -29,7 +29,7 @@ const ONE_TIME_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
 pub struct WebUserManager {
     db: ContextualIdentityAdapter,
     store: ContextualRedisAdapter,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn IdentityEvents>,
     touched: Mutex<HashMap<String, Instant>>,
@@ -40,7 +40,7 @@ impl WebUserManager {
     pub fn new(
         db: ContextualIdentityAdapter,
         store: ContextualRedisAdapter,
-        throttle: LoginThrottle,
+        throttle: Throttle,
         mailer: Arc<dyn Mailer>,
         events: Arc<dyn IdentityEvents>,
     ) -> Self {
@@ -84,6 +84,13 @@ impl WebUserManager {
         password: Password,
         client: ClientInfo,
     ) -> AppResult<SignedIn> {
+        // SPEC §4: sign-ups are limited per client address (each costs a password hash).
+        if let Some(ip) = client.ip.as_deref() {
+            self.throttle
+                .take_signup(ip)
+                .await
+                .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+        }
         // A cheap lookup first, so a taken email is refused without hashing.
         if self.db.user_by_email(email.as_str()).await?.is_some() {
             return Err(AppError::conflict(
@@ -112,13 +119,13 @@ impl WebUserManager {
         // The attempt is counted before the password is checked (and given back when it
         // succeeds): a check-then-count would let concurrent guesses all pass the check.
         self.throttle
-            .take_attempt(account)
+            .take_login_attempt(account)
             .await
             .map_err(|retry_after| AppError::RateLimited { retry_after })?;
         if let Some(address) = address
-            && let Err(retry_after) = self.throttle.take_attempt(address).await
+            && let Err(retry_after) = self.throttle.take_login_attempt(address).await
         {
-            self.throttle.return_attempt(account).await;
+            self.throttle.return_login_attempt(account).await;
             return Err(AppError::RateLimited { retry_after });
         }
 
@@ -136,9 +143,9 @@ impl WebUserManager {
         match user {
             Some(user) if ok => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.throttle.clear(account).await;
+                self.throttle.clear_login_failures(account).await;
                 if let Some(address) = address {
-                    self.throttle.return_attempt(address).await;
+                    self.throttle.return_login_attempt(address).await;
                 }
                 // A fresh sign-in sees fresh permissions, also ones changed by the CLI from
                 // another process while this one kept its cached copy.
