@@ -83,7 +83,9 @@ pub async fn connect_postgres(url: &str, config: &Config) -> anyhow::Result<Data
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
         // SPEC §4: no statement holds a connection without bound.
-        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", statement_timeout.as_str())]));
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([("statement_timeout", statement_timeout.as_str())])
+        });
     Ok(Database::connect(options).await?)
 }
 
@@ -92,15 +94,17 @@ async fn connect_sqlite(
     config: &Config,
 ) -> anyhow::Result<DatabaseConnection> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
+    let statement_timeout = config.statement_timeout;
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.database_max_connections.min(8))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             // WAL lets readers run beside the one writer; writers queue on the busy timeout.
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
+                // SQLite's statement timeout: how long a statement waits for a lock.
+                .busy_timeout(statement_timeout)
                 .foreign_keys(true)
         });
     Database::connect(options)
@@ -144,14 +148,23 @@ impl From<DbErr> for AppError {
     }
 }
 
-/// PostgreSQL's `query_canceled` (57014): the statement timeout ended the statement and its
-/// transaction.
+/// Whether the statement timeout ended a statement (and its transaction): PostgreSQL's
+/// `query_canceled` (57014), or SQLite's busy (5) / locked (6) after its busy timeout.
 fn is_statement_timeout(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr::SqlxError;
-    let (DbErr::Query(SqlxError(e)) | DbErr::Exec(SqlxError(e))) = err else {
+    let (DbErr::Query(SqlxError(e)) | DbErr::Exec(SqlxError(e)) | DbErr::Conn(SqlxError(e))) = err
+    else {
         return false;
     };
-    matches!(e.as_ref(), sea_orm::sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+    let sea_orm::sqlx::Error::Database(db) = e.as_ref() else {
+        return false;
+    };
+    // PostgreSQL codes have five characters; SQLite's are numbers (busy and locked, with
+    // their extended forms), so one list serves both.
+    matches!(
+        db.code().as_deref(),
+        Some("57014" | "5" | "6" | "262" | "517")
+    )
 }
 
 impl<T> ResultExt<T> for Result<T, DbErr> {

@@ -33,6 +33,8 @@ const PROTOCOL: &str = "graphql-transport-ws";
 /// Close codes of graphql-transport-ws (and RFC 6455's "going away").
 mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     pub const INVALID_MESSAGE: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
@@ -222,8 +224,9 @@ impl Connection {
                         Some(Ok(Message::Binary(_))) => {
                             break Close(close::INVALID_MESSAGE, "Binary messages are not accepted".into());
                         }
-                        // The client closed, went away, or sent more than the size limit.
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => break Close(1000, String::new()),
+                        Some(Err(err)) => break read_error(err),
+                        // The client closed or went away.
+                        Some(Ok(Message::Close(_))) | None => break Close(1000, String::new()),
                     };
                     let Ok(message) = serde_json::from_str::<ClientMessage>(&text) else {
                         break Close(close::INVALID_MESSAGE, "Invalid message received".into());
@@ -391,6 +394,21 @@ impl Connection {
             let _ = done.send(id);
         };
         Ok(tokio::spawn(task.instrument(span)).abort_handle())
+    }
+}
+
+/// The close for a failed read: a message over the size limit (refused as it arrives,
+/// before any of it is parsed) or a broken frame.
+fn read_error(err: axum::Error) -> Close {
+    match err
+        .into_inner()
+        .downcast::<tungstenite::Error>()
+        .map(|e| *e)
+    {
+        Ok(tungstenite::Error::Capacity(_)) => {
+            Close(close::MESSAGE_TOO_BIG, "Message too big".into())
+        }
+        _ => Close(close::PROTOCOL_ERROR, "Protocol error".into()),
     }
 }
 

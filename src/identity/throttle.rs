@@ -27,7 +27,12 @@ pub struct Throttle {
 
 impl Throttle {
     /// Counters of `keys`' context, with these limits.
-    pub fn new(counters: Arc<Counters>, keys: Keys, limits: LoginLimits, signups: SignupLimits) -> Self {
+    pub fn new(
+        counters: Arc<Counters>,
+        keys: Keys,
+        limits: LoginLimits,
+        signups: SignupLimits,
+    ) -> Self {
         Self {
             counters,
             keys,

@@ -1,29 +1,10 @@
 //! The CLI against the same storage as the test server.
 
 use crate::helpers::spawn_app;
-use exchanger::config::Storage;
-use secrecy::ExposeSecret;
 use serde_json::json;
 
 fn cli(app: &crate::helpers::TestApp) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exchanger"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    match &app.config.storage {
-        Storage::Embedded { data_dir } => {
-            cmd.env("DATA_DIR", data_dir);
-        }
-        Storage::External {
-            identity_url,
-            web_url,
-            redis_url,
-        } => {
-            cmd.env("DATABASE_IDENTITY_URL", identity_url.expose_secret())
-                .env("DATABASE_WEB_URL", web_url.expose_secret())
-                .env("REDIS_URL", redis_url.expose_secret());
-        }
-    }
-    cmd
+    crate::process::exchanger(app)
 }
 
 #[tokio::test]

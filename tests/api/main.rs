@@ -1,10 +1,13 @@
 //! API tests: the real server over HTTP on the backend chosen by `TEST_BACKEND`.
 
 mod helpers;
+mod process;
 
 mod analytics;
 mod authorization;
 mod cli;
+mod connections;
+mod edge;
 mod graphql_http;
 mod health;
 mod identity;
@@ -18,3 +21,4 @@ mod schema;
 mod sessions;
 mod store;
 mod subscriptions;
+mod websocket;
