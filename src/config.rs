@@ -93,6 +93,15 @@ pub struct RawConfig {
     /// Mark the session cookie `Secure` (turn off only for plain-HTTP local development).
     #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = ArgAction::Set)]
     pub cookie_secure: bool,
+    /// Comma-separated proxies (CIDR or address) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client; default none.
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub trusted_proxies: Vec<String>,
     /// Comma-separated origins allowed to call the API with credentials.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "")]
     pub cors_origins: Vec<String>,
@@ -211,6 +220,8 @@ pub struct Config {
     pub cookie_secure: bool,
     /// Allowed CORS origins (exact matches).
     pub cors_origins: Vec<String>,
+    /// Proxies trusted to name the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Log format.
     pub log_format: LogFormat,
     /// How long an order may stay unpaid.
@@ -321,8 +332,20 @@ impl Config {
                 return Err(format!("CORS_ORIGINS: {origin:?} is not an http(s) origin"));
             }
         }
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("TRUSTED_PROXIES: {p:?} is not an address or CIDR range"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             storage,
+            trusted_proxies,
             app_context: raw.app_context,
             bind_addr: raw.bind_addr,
             cookie_secure: raw.cookie_secure,

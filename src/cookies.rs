@@ -1,10 +1,14 @@
-//! The session cookie (SPEC §3, §4): its name and the `Set-Cookie` values that set and
-//! clear it. Read by the HTTP edge, written by the sign-in resolvers.
+//! The session and device cookies (SPEC §3, §4): their names and the `Set-Cookie` values
+//! that set and clear them. Read by the HTTP edge, written by the sign-in resolvers.
 
 use crate::clock::DateTime;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "exchanger_session";
+/// Name of the device cookie: the credential of a client that signed in before.
+pub const DEVICE_COOKIE: &str = "exchanger_device";
+/// How long the device cookie lives.
+const DEVICE_COOKIE_MAX_AGE: i64 = 365 * 24 * 60 * 60;
 
 /// `Set-Cookie` value for a new session: HttpOnly, SameSite=Lax, Secure unless turned off
 /// for plain-HTTP development.
@@ -12,6 +16,14 @@ pub fn session_cookie(token: &str, expires_at: DateTime, secure: bool) -> String
     let max_age = (expires_at - chrono::Utc::now()).num_seconds().max(0);
     let secure = if secure { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// `Set-Cookie` value for a device credential: HttpOnly, SameSite=Lax, a year.
+pub fn device_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{DEVICE_COOKIE}={token}; Path=/; Max-Age={DEVICE_COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax{secure}"
+    )
 }
 
 /// `Set-Cookie` value that removes the session cookie.

@@ -112,8 +112,8 @@ async fn housekeeping(stack: WebStack) {
             Ok(n) => tracing::info!(expired = n, "expired unpaid orders"),
             Err(err) => tracing::warn!(error = ?err, "expiring orders failed"),
         }
-        if let Err(err) = stack.users.purge_expired_sessions().await {
-            tracing::warn!(error = ?err, "purging expired sessions failed");
+        if let Err(err) = stack.users.purge_expired().await {
+            tracing::warn!(error = ?err, "purging expired sessions and devices failed");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! answers, and kept per process while it does not, so limits keep holding in an outage.
 
 use super::breaker::Breaker;
-use super::store::{KvStore, MemoryStore};
+use super::store::{Attempt, KvStore, MemoryStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,37 @@ impl Counters {
             .incr(key, delta, window)
             .await
             .unwrap_or((delta, window))
+    }
+
+    /// Begins attempt `id` at `key` (see [`KvStore::attempt_begin`]); in this process's
+    /// counters while the store is unreachable.
+    pub async fn begin_attempt(
+        &self,
+        key: &str,
+        id: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Attempt {
+        if !self.breaker.is_open() {
+            match self.store.attempt_begin(key, id, limit, window).await {
+                Ok(attempt) => return attempt,
+                Err(err) => self.breaker.trip(&err),
+            }
+        }
+        self.local
+            .attempt_begin(key, id, limit, window)
+            .await
+            .unwrap_or(Attempt::Admitted)
+    }
+
+    /// Ends attempt `id` at `key`, as a failure or not.
+    pub async fn end_attempt(&self, key: &str, id: &str, failed: bool, window: Duration) {
+        let _ = self.local.attempt_end(key, id, failed, window).await;
+        if !self.breaker.is_open()
+            && let Err(err) = self.store.attempt_end(key, id, failed, window).await
+        {
+            self.breaker.trip(&err);
+        }
     }
 
     /// Resets a counter.

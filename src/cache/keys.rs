@@ -108,6 +108,16 @@ impl Keys {
         self.key(LIMIT, format_args!("login:ip:{ip}"))
     }
 
+    /// Failed-login counter of one trusted device.
+    pub fn login_failures_device(&self, device_id: Uuid) -> String {
+        self.key(LIMIT, format_args!("login:device:{device_id}"))
+    }
+
+    /// Password-reset mail counter of one address (given as a hash: no email in a key).
+    pub fn reset_mails(&self, email_hash: &str) -> String {
+        self.key(LIMIT, format_args!("reset:{email_hash}"))
+    }
+
     /// Sign-up counter of one client address.
     pub fn signups_ip(&self, ip: &str) -> String {
         self.key(LIMIT, format_args!("signup:ip:{ip}"))

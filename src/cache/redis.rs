@@ -5,7 +5,7 @@
 
 use super::keys;
 use super::l1::L1;
-use super::store::KvStore;
+use super::store::{ATTEMPT_TTL, Attempt, KvStore, judge_attempt};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bb8_redis::RedisConnectionManager;
@@ -238,6 +238,63 @@ impl KvStore for RedisStore {
         Ok((count, Duration::from_millis(left.max(0) as u64)))
     }
 
+    async fn attempt_begin(
+        &self,
+        key: &str,
+        id: &str,
+        limit: u32,
+        window: Duration,
+    ) -> anyhow::Result<Attempt> {
+        // Atomically: drop lapsed entries, return the live ones (member, ms left), and add
+        // this attempt when the rule admits it. The rule itself is `judge_attempt`, shared
+        // with the in-process store; the script re-checks the count it needs.
+        let live: Vec<(String, i64)> = self
+            .query(
+                redis::cmd("EVAL")
+                    .arg(ATTEMPT_BEGIN)
+                    .arg(1)
+                    .arg(key)
+                    .arg(id)
+                    .arg(limit)
+                    .arg(millis(ATTEMPT_TTL))
+                    .arg(millis(window)),
+            )
+            .await?;
+        let entries = live
+            .iter()
+            .filter(|(member, _)| member != &format!("p:{id}"));
+        let verdict = judge_attempt(
+            entries.map(|(member, left)| {
+                (
+                    member.starts_with("f:"),
+                    Duration::from_millis(u64::try_from(*left).unwrap_or(0)),
+                )
+            }),
+            limit,
+        );
+        Ok(verdict)
+    }
+
+    async fn attempt_end(
+        &self,
+        key: &str,
+        id: &str,
+        failed: bool,
+        window: Duration,
+    ) -> anyhow::Result<()> {
+        self.query::<i64>(
+            redis::cmd("EVAL")
+                .arg(ATTEMPT_END)
+                .arg(1)
+                .arg(key)
+                .arg(id)
+                .arg(i64::from(failed))
+                .arg(millis(window)),
+        )
+        .await
+        .map(drop)
+    }
+
     async fn set_many(&self, entries: &[(&str, &str)], ttl: Duration) -> anyhow::Result<()> {
         let mut pipe = redis::pipe();
         for (key, value) in entries {
@@ -270,6 +327,32 @@ impl KvStore for RedisStore {
         Ok(())
     }
 }
+
+/// Attempts live in a sorted set scored by when they lapse (`p:<id>` in flight, `f:<id>` a
+/// failure), in Redis's own clock so every instance agrees. Returns the live entries with
+/// the milliseconds each has left; adds `p:ARGV[1]` when fewer than `ARGV[2]` are live.
+const ATTEMPT_BEGIN: &str = "local t = redis.call('TIME') \
+     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) \
+     local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') \
+     local out = {} \
+     for i = 1, #live, 2 do out[#out + 1] = {live[i], tonumber(live[i + 1]) - now} end \
+     if #out < tonumber(ARGV[2]) then \
+       redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), 'p:' .. ARGV[1]) \
+       if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+       out[#out + 1] = {'p:' .. ARGV[1], tonumber(ARGV[3])} \
+     end \
+     return out";
+
+/// Ends attempt `ARGV[1]`; when `ARGV[2]` is 1 it stays as a failure for `ARGV[3]` ms.
+const ATTEMPT_END: &str = "redis.call('ZREM', KEYS[1], 'p:' .. ARGV[1]) \
+     if ARGV[2] == '1' then \
+       local t = redis.call('TIME') \
+       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+       redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), 'f:' .. ARGV[1]) \
+       redis.call('PEXPIRE', KEYS[1], ARGV[3]) \
+     end \
+     return 1";
 
 /// Compare-and-set: `SET KEYS[1] ARGV[2] PX ARGV[3]` when it holds `ARGV[1]`.
 const SET_IF_EQUAL: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \

@@ -27,6 +27,25 @@ pub trait KvStore: Send + Sync + 'static {
     /// Atomically adds `delta` (0 to read) to the counter at `key`, starting its `ttl` when
     /// it is created. Returns the new count and the time left before the counter resets.
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> anyhow::Result<(i64, Duration)>;
+    /// Begins attempt `id` (a sign-in) at `key`: admitted while the failures of the last
+    /// `window` plus the attempts still in flight are fewer than `limit`. Atomic, so
+    /// concurrent attempts can never get past the limit together.
+    async fn attempt_begin(
+        &self,
+        key: &str,
+        id: &str,
+        limit: u32,
+        window: Duration,
+    ) -> anyhow::Result<Attempt>;
+    /// Ends attempt `id`: remembered as a failure for `window` when `failed`, else
+    /// forgotten.
+    async fn attempt_end(
+        &self,
+        key: &str,
+        id: &str,
+        failed: bool,
+        window: Duration,
+    ) -> anyhow::Result<()>;
     /// Checks that the store answers.
     async fn ping(&self) -> anyhow::Result<()>;
     /// Sets each of `entries` (key, value) for `ttl`: the write of a new value or a
@@ -40,10 +59,55 @@ pub trait KvStore: Send + Sync + 'static {
     }
 }
 
+/// Whether an attempt may go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go on (and end it with `attempt_end`).
+    Admitted,
+    /// Attempts in flight fill the limit: try again in a moment.
+    Busy,
+    /// Failures fill the limit; the oldest of them lapses after this long.
+    Refused(Duration),
+}
+
+/// How long an attempt counts as in flight at most (a sign-in that never ended, because its
+/// process died, stops counting after this).
+pub const ATTEMPT_TTL: Duration = Duration::from_secs(30);
+
+/// The rule of `attempt_begin` over the live entries of a key (`true` = a failure), with
+/// each entry's time to live.
+pub fn judge_attempt(entries: impl Iterator<Item = (bool, Duration)>, limit: u32) -> Attempt {
+    let mut failure_lives: Vec<Duration> = Vec::new();
+    let mut in_flight = 0u32;
+    for (failed, left) in entries {
+        if failed {
+            failure_lives.push(left);
+        } else {
+            in_flight += 1;
+        }
+    }
+    let failures = failure_lives.len() as u32;
+    if failures >= limit {
+        // The limit frees up when enough of the failures have lapsed.
+        failure_lives.sort();
+        let lapse = failure_lives[(failures - limit) as usize];
+        return Attempt::Refused(lapse.max(Duration::from_secs(1)));
+    }
+    if failures + in_flight >= limit {
+        return Attempt::Busy;
+    }
+    Attempt::Admitted
+}
+
+/// One attempt of the in-process store: its id, whether it failed, when it lapses.
+type AttemptEntry = (String, bool, Instant);
+
 /// The embedded default's store: a map with expiry times, in this process only.
 #[derive(Default)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<String, Entry>>,
+    /// Attempts per key.
+    attempts: Mutex<HashMap<String, Vec<AttemptEntry>>>,
 }
 
 struct Entry {
@@ -146,6 +210,48 @@ impl KvStore for MemoryStore {
             entry.value = count.to_string();
             Ok((count, entry.expires_at.saturating_duration_since(now)))
         })
+    }
+
+    async fn attempt_begin(
+        &self,
+        key: &str,
+        id: &str,
+        limit: u32,
+        _window: Duration,
+    ) -> anyhow::Result<Attempt> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if attempts.len() > 10_000 {
+            attempts.retain(|_, list| list.iter().any(|(_, _, until)| *until > now));
+        }
+        let list = attempts.entry(key.to_owned()).or_default();
+        list.retain(|(_, _, until)| *until > now);
+        let verdict = judge_attempt(
+            list.iter()
+                .map(|(_, failed, until)| (*failed, *until - now)),
+            limit,
+        );
+        if verdict == Attempt::Admitted {
+            list.push((id.to_owned(), false, now + ATTEMPT_TTL));
+        }
+        Ok(verdict)
+    }
+
+    async fn attempt_end(
+        &self,
+        key: &str,
+        id: &str,
+        failed: bool,
+        window: Duration,
+    ) -> anyhow::Result<()> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = attempts.get_mut(key) {
+            list.retain(|(other, _, _)| other != id);
+            if failed {
+                list.push((id.to_owned(), true, Instant::now() + window));
+            }
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 use super::context::ContextExt;
 use super::guards::{RequirePermission, RequireSession};
 use super::types::{AuthPayload, Session, User};
-use crate::cookies::{clear_session_cookie, session_cookie};
+use crate::cookies::{clear_session_cookie, device_cookie, session_cookie};
 use crate::domain::{Email, Password, Permission};
 use crate::error::{AppError, AppResult};
 use crate::identity::SignedIn;
@@ -63,11 +63,17 @@ impl IdentityQuery {
 #[derive(Default)]
 pub struct IdentityMutation;
 
+/// The session cookie, and the device cookie that spares this client other clients'
+/// failed logins from now on.
 fn set_cookie(ctx: &Context<'_>, payload: &SignedIn) -> AppResult<()> {
     let secure = ctx.stack()?.config.cookie_secure;
     ctx.append_http_header(
         axum::http::header::SET_COOKIE,
         session_cookie(payload.token.expose(), payload.expires_at, secure),
+    );
+    ctx.append_http_header(
+        axum::http::header::SET_COOKIE,
+        device_cookie(payload.device_token.expose(), secure),
     );
     Ok(())
 }
@@ -181,7 +187,7 @@ impl IdentityMutation {
     /// Mails a password-reset token; true whether or not the email exists.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> AppResult<bool> {
         let email = Email::parse("email", &email)?;
-        ctx.stack()?.users.request_password_reset(email).await?;
+        ctx.stack()?.users.request_password_reset(email);
         Ok(true)
     }
 

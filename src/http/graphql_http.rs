@@ -225,7 +225,7 @@ impl Call<'_> {
                 return internal_error();
             }
         };
-        let client = client_info(self.headers, self.addr);
+        let client = client_info(self.headers, self.addr, &stack.config.trusted_proxies);
         let schema = self.state.schema.clone();
         let query_timeout = stack.config.query_timeout;
         let runs: Vec<_> = admitted

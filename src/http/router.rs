@@ -1,5 +1,6 @@
 //! The route table (SPEC §3, §5) and the layers every route shares.
 
+use super::auth::client_address;
 use super::graphql_http::{graphql_get, graphql_post};
 use super::health::{healthz, metrics, metrics_handle, readyz};
 use super::internal_error;
@@ -7,10 +8,11 @@ use super::request_id::{self, RequestId};
 use super::ws::{WsClients, graphql_ws};
 use crate::graphql::{AppSchema, build_schema};
 use crate::stack::WebStack;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use axum::{Router, middleware};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -38,6 +40,7 @@ pub fn router(stack: WebStack) -> Router {
         stack: stack.clone(),
         ws_clients: Arc::default(),
     };
+    let proxies = stack.config.trusted_proxies.clone();
     let mut app = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -48,9 +51,22 @@ pub fn router(stack: WebStack) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| internal_error()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
-                let request_id = req.extensions().get::<RequestId>().map_or("", |r| r.0.as_str());
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            TraceLayer::new_for_http().make_span_with(move |req: &axum::extract::Request| {
+                let request_id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map_or("", |r| r.0.as_str());
+                let client = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|peer| client_address(req.headers(), peer.0.ip(), &proxies));
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id,
+                    client = client.map(tracing::field::display),
+                )
             }),
         );
     if limits.introspection {

@@ -5,7 +5,7 @@
 //! a cap on subscriptions per connection, the document gate on every operation, and a
 //! `1001` close when the server stops.
 
-use super::auth::{bearer, client_info, resolve_viewer, token_from_headers};
+use super::auth::{bearer, client_address, client_info, resolve_viewer, token_from_headers};
 use super::router::AppState;
 use super::serve::ConnSlot;
 use super::{error_response, response_body};
@@ -112,8 +112,9 @@ pub async fn graphql_ws(
     if !origin_allowed(&headers, &config.cors_origins) {
         return error_response(StatusCode::FORBIDDEN, code::FORBIDDEN, "origin not allowed");
     }
-    let client = client_info(&headers, addr);
-    let Some(seat) = state.ws_clients.enter(addr.ip(), config.ws.max_per_ip) else {
+    let client = client_info(&headers, addr, &config.trusted_proxies);
+    let ip = client_address(&headers, addr.ip(), &config.trusted_proxies);
+    let Some(seat) = state.ws_clients.enter(ip, config.ws.max_per_ip) else {
         return error_response(
             StatusCode::TOO_MANY_REQUESTS,
             code::RATE_LIMITED,

@@ -9,7 +9,7 @@ use crate::context::ApplicationContext;
 use crate::db::write_txn;
 use crate::domain::SessionRecord;
 use crate::error::{AppError, AppResult, ResultExt};
-use entity::identity::{sessions, user_permissions, user_tokens, users};
+use entity::identity::{sessions, trusted_devices, user_permissions, user_tokens, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -362,6 +362,61 @@ impl ContextualIdentityAdapter {
         Ok(Some(row.user_id))
     }
 
+    /// The trusted device whose credential hashes to `token_hash`, if it was used since
+    /// `since`: `(device id, user id)`.
+    pub async fn trusted_device(
+        &self,
+        token_hash: &str,
+        since: DateTime,
+    ) -> AppResult<Option<(Uuid, Uuid)>> {
+        Ok(trusted_devices::Entity::find()
+            .filter(trusted_devices::Column::TokenHash.eq(token_hash))
+            .filter(trusted_devices::Column::LastUsedAt.gt(since))
+            .one(&self.db)
+            .await?
+            .map(|d| (d.id, d.user_id)))
+    }
+
+    /// Trusts a new device of `user_id` (its credential hashes to `token_hash`).
+    pub async fn trust_device(
+        &self,
+        user_id: Uuid,
+        token_hash: String,
+        user_agent: Option<String>,
+        at: DateTime,
+    ) -> AppResult<()> {
+        trusted_devices::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            token_hash: Set(token_hash),
+            user_agent: Set(user_agent),
+            created_at: Set(at),
+            last_used_at: Set(at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a trusted device signed in again.
+    pub async fn touch_device(&self, id: Uuid, at: DateTime) -> AppResult<()> {
+        trusted_devices::Entity::update_many()
+            .col_expr(trusted_devices::Column::LastUsedAt, Expr::value(at))
+            .filter(trusted_devices::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets devices unused since `before` (housekeeping); returns how many.
+    pub async fn purge_stale_devices(&self, before: DateTime) -> AppResult<u64> {
+        Ok(trusted_devices::Entity::delete_many()
+            .filter(trusted_devices::Column::LastUsedAt.lte(before))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
     /// Voids every unused token of `user_id` with `purpose`, in every context (a password
     /// change makes outstanding reset links stale).
     pub async fn void_user_tokens(
@@ -413,6 +468,7 @@ fn stored_session(s: sessions::Model) -> StoredSession {
         client: ClientInfo {
             ip: field("ipAddress"),
             user_agent: field("userAgent"),
+            device: None,
         },
         created_at: s.created_at,
         last_seen_at: s.last_seen_at,

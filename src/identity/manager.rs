@@ -18,10 +18,20 @@ use crate::error::{AppError, AppResult};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// How often `last_seen_at` of a session is written at most.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// How long a device stays trusted after its last sign-in.
+const DEVICE_TRUST: chrono::Duration = chrono::Duration::days(365);
+
+/// Devices last used before this are no longer trusted.
+fn device_cutoff() -> crate::clock::DateTime {
+    now() - DEVICE_TRUST
+}
+
 /// Lifetime of email-verification and password-reset tokens.
 const ONE_TIME_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
 
@@ -33,7 +43,12 @@ pub struct WebUserManager {
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn IdentityEvents>,
     touched: Mutex<HashMap<String, Instant>>,
+    /// Mail jobs running after their request answered.
+    mail_jobs: Arc<Semaphore>,
 }
+
+/// Password-reset jobs that may run at once.
+const MAIL_JOBS: usize = 64;
 
 impl WebUserManager {
     /// Builds the manager of `db`'s context.
@@ -51,6 +66,7 @@ impl WebUserManager {
             mailer,
             events,
             touched: Mutex::new(HashMap::new()),
+            mail_jobs: Arc::new(Semaphore::new(MAIL_JOBS)),
         }
     }
 
@@ -101,11 +117,12 @@ impl WebUserManager {
         let user = self.db.create_user(email.as_str(), hash, now()).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         self.record(Some(user.id), event::USER_REGISTERED).await;
-        self.start_session(user, client).await
+        self.start_session(user, client, None).await
     }
 
     /// Signs in. Unknown email and wrong password are the same `UNAUTHENTICATED` error and
-    /// cost the same; failures are counted per account and per client address.
+    /// cost the same. A client holding this account's device credential is counted on its
+    /// device only; any other client per account and per address (see `throttle.rs`).
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn login(
         &self,
@@ -114,56 +131,85 @@ impl WebUserManager {
         client: ClientInfo,
     ) -> AppResult<SignedIn> {
         let email = email.trim().to_ascii_lowercase();
-        let account = LoginCounter::Account(&email);
-        let address = client.ip.as_deref().map(LoginCounter::Address);
-        // The attempt is counted before the password is checked (and given back when it
-        // succeeds): a check-then-count would let concurrent guesses all pass the check.
-        self.throttle
-            .take_login_attempt(account)
-            .await
-            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
-        if let Some(address) = address
-            && let Err(retry_after) = self.throttle.take_login_attempt(address).await
-        {
-            self.throttle.return_login_attempt(account).await;
-            return Err(AppError::RateLimited { retry_after });
-        }
-
         // Oversized input is refused before any work (but with the same error).
-        let user = if candidate.len() <= 512 && email.len() <= 255 {
+        let sane = candidate.len() <= 512 && email.len() <= 255;
+        // The device is looked up whatever the email, so its cost says nothing about it.
+        let device = match &client.device {
+            Some(token) if sane => {
+                self.db
+                    .trusted_device(&token.hash(), device_cutoff())
+                    .await?
+            }
+            _ => None,
+        };
+        let user = if sane {
             self.db.user_by_email(&email).await?
         } else {
             None
         };
-        let ok = password::verify(
+        let trusted = match (device, &user) {
+            (Some((device_id, owner)), Some(user)) if owner == user.id => Some(device_id),
+            _ => None,
+        };
+        let counters = match (trusted, client.ip.clone()) {
+            (Some(device_id), _) => vec![LoginCounter::Device(device_id)],
+            (None, Some(ip)) => vec![LoginCounter::Account(email), LoginCounter::Address(ip)],
+            (None, None) => vec![LoginCounter::Account(email)],
+        };
+        let attempt = self.throttle.begin_login(counters).await?;
+        let verified = password::verify(
             candidate.to_owned(),
             user.as_ref().map(|u| u.password_hash.clone()),
         )
-        .await?;
+        .await;
+        let ok = match verified {
+            Ok(ok) => ok,
+            Err(err) => {
+                // Not checked (the hashing queue is full): not a failure.
+                self.throttle.end_login(attempt, false).await;
+                return Err(err);
+            }
+        };
+        self.throttle.end_login(attempt, !ok).await;
         match user {
             Some(user) if ok => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                self.throttle.clear_login_failures(account).await;
-                if let Some(address) = address {
-                    self.throttle.return_login_attempt(address).await;
-                }
                 // A fresh sign-in sees fresh permissions, also ones changed by the CLI from
                 // another process while this one kept its cached copy.
                 self.store.invalidate_user(user.id).await;
                 self.record(Some(user.id), event::USER_LOGGED_IN).await;
-                self.start_session(user, client).await
+                self.start_session(user, client, trusted).await
             }
             user => {
-                // The attempts taken above stay counted: they are the failures.
                 self.record(user.map(|u| u.id), event::LOGIN_FAILED).await;
                 Err(AppError::Unauthenticated)
             }
         }
     }
 
-    async fn start_session(&self, user: Account, client: ClientInfo) -> AppResult<SignedIn> {
+    /// Starts a session of `user`; a client that is not a trusted device of the user
+    /// (`trusted`) becomes one and gets its credential.
+    async fn start_session(
+        &self,
+        user: Account,
+        client: ClientInfo,
+        trusted: Option<Uuid>,
+    ) -> AppResult<SignedIn> {
         let token = SessionToken::generate();
         let at = now();
+        let device_token = match (trusted, &client.device) {
+            (Some(device_id), Some(presented)) => {
+                self.db.touch_device(device_id, at).await?;
+                presented.clone()
+            }
+            _ => {
+                let fresh = SessionToken::generate();
+                self.db
+                    .trust_device(user.id, fresh.hash(), client.user_agent.clone(), at)
+                    .await?;
+                fresh
+            }
+        };
         let expires_at =
             at + chrono::Duration::from_std(SESSION_TTL).map_err(AppError::internal)?;
         let record = SessionRecord {
@@ -179,6 +225,8 @@ impl WebUserManager {
             token,
             expires_at,
             user: user.with_permissions(permissions),
+            device_token,
+            new_device: trusted.is_none(),
         })
     }
 
@@ -348,10 +396,34 @@ impl WebUserManager {
     }
 
     /// Mails a reset token when the account exists; says nothing either way.
-    pub async fn request_password_reset(&self, email: Email) -> AppResult<()> {
+    ///
+    /// The work (looking the account up, issuing a token, mailing it) happens after the
+    /// answer, for known and unknown emails alike, so the answer's timing says nothing about
+    /// which emails have accounts. At most `MAIL_JOBS` run at once; beyond that, requests
+    /// are dropped (and logged).
+    pub fn request_password_reset(self: &Arc<Self>, email: Email) {
+        let Ok(permit) = self.mail_jobs.clone().try_acquire_owned() else {
+            tracing::warn!("too many password resets at once; one was dropped");
+            return;
+        };
+        let manager = self.clone();
+        let job = async move {
+            let _permit = permit;
+            if let Err(err) = manager.send_password_reset(email).await {
+                tracing::error!(error = ?err, "could not send a password reset");
+            }
+        };
+        tokio::spawn(job.instrument(tracing::Span::current()));
+    }
+
+    async fn send_password_reset(&self, email: Email) -> AppResult<()> {
         let Some(user) = self.db.user_by_email(email.as_str()).await? else {
             return Ok(());
         };
+        if !self.throttle.take_reset_mail(&user.email).await {
+            tracing::info!(user_id = %user.id, "password reset not mailed: enough were lately");
+            return Ok(());
+        }
         let token = self
             .issue_token(user.id, TokenPurpose::ResetPassword)
             .await?;
@@ -415,8 +487,10 @@ impl WebUserManager {
         Ok(revoked)
     }
 
-    /// Housekeeping: deletes expired sessions.
-    pub async fn purge_expired_sessions(&self) -> AppResult<u64> {
-        self.db.purge_expired_sessions(now()).await
+    /// Housekeeping: deletes expired sessions and forgets devices no longer trusted.
+    pub async fn purge_expired(&self) -> AppResult<u64> {
+        let sessions = self.db.purge_expired_sessions(now()).await?;
+        let devices = self.db.purge_stale_devices(device_cutoff()).await?;
+        Ok(sessions + devices)
     }
 }

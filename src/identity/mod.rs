@@ -65,13 +65,15 @@ pub struct Viewer {
     pub session: SessionRecord,
 }
 
-/// Where a sign-in came from, stored with the session.
+/// Where a request came from (stored with the sessions it starts).
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
-    /// Client address.
+    /// Client address (see `TRUSTED_PROXIES`).
     pub ip: Option<String>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// The device credential the client presented, if any.
+    pub device: Option<SessionToken>,
 }
 
 /// What a successful sign-in returns.
@@ -83,6 +85,10 @@ pub struct SignedIn {
     pub expires_at: DateTime,
     /// The user.
     pub user: AuthUser,
+    /// The credential of the client's device (new unless the client presented a trusted one).
+    pub device_token: SessionToken,
+    /// Whether this device had not signed in to this account before.
+    pub new_device: bool,
 }
 
 /// Where the identity half reports key actions (`user_registered`, `user_logged_in`,

@@ -1,38 +1,45 @@
 //! argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), off the async runtime.
 //!
-//! Hashing runs on its own threads, one per core, in the idle scheduling class: a burst of
-//! logins uses every idle cycle but yields the CPU to the request-serving runtime whenever
-//! both want it, so other requests are not slowed by logins.
+//! Hashing runs on its own threads, one per core, at a lower priority (nice +5) than the
+//! request-serving runtime: when both want the CPU, password work still gets its share (about
+//! a sixth of a core each, so a login under a flood of cheap queries waits tens of
+//! milliseconds, not seconds), and a burst of logins leaves reads most of the machine. Jobs
+//! wait in a bounded queue; when it is full a sign-in is refused at once (`RATE_LIMITED`)
+//! instead of waiting without bound. Each thread hashes in the same 19 MiB it keeps between
+//! jobs, so memory stays flat however many passwords are hashed.
 
 use crate::domain::Password;
 use crate::error::{AppError, AppResult};
-use argon2::password_hash::phc::{Output, PasswordHash};
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TrySendError};
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
-fn hasher() -> Argon2<'static> {
-    let params =
-        Params::new(19 * 1024, 2, 1, None).expect("BUG: OWASP argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Jobs that may wait for a hashing thread; more is a burst no one should wait out.
+const QUEUE: usize = 64;
+/// Niceness of the hashing threads: below the runtime, but never starved by it.
+const NICENESS: i32 = 5;
+/// What a refused sign-in is told to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).expect("BUG: OWASP argon2 parameters are valid")
 }
 
 /// Verified against when the email is unknown, so that case costs the same as a wrong
 /// password.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    hasher()
-        .hash_password(b"exchanger-dummy-password")
-        .expect("BUG: hashing a constant cannot fail")
-        .to_string()
+    hash_in_place(b"exchanger-dummy-password").expect("BUG: hashing a constant cannot fail")
 });
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing threads' queue.
-static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
-    let (tx, rx) = mpsc::channel::<Job>();
+/// The hashing threads' bounded queue.
+static POOL: LazyLock<mpsc::SyncSender<Job>> = LazyLock::new(|| {
+    let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
     let rx = std::sync::Arc::new(Mutex::new(rx));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     for i in 0..threads {
@@ -54,36 +61,42 @@ static POOL: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
             })
             .expect("BUG: cannot start the password hashing threads");
     }
-    Mutex::new(tx)
+    tx
 });
 
-/// Puts this thread in the idle scheduling class (Linux `SCHED_IDLE`): it runs whenever a
-/// core would otherwise idle, and any ordinary thread that wakes up takes the core at once.
-/// Where that is refused, it falls back to the lowest nice value.
+/// Lowers this thread's priority to `NICENESS` (Linux sets it per thread). Raising
+/// niceness needs no privilege; where it fails the thread keeps the default.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread with a valid, zeroed parameter struct;
-    // failure only leaves the priority as it was.
+    // SAFETY: plain syscalls on the calling thread; failure leaves the priority as it was.
     unsafe {
-        let param: libc::sched_param = std::mem::zeroed();
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-        }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS);
     }
 }
 
-/// Runs `f` on a hashing thread, inside the caller's span.
+/// Runs `f` on a hashing thread, inside the caller's span; `RATE_LIMITED` when the queue is
+/// full.
 async fn on_hash_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> AppResult<R> {
     let (done, result) = oneshot::channel();
     let span = tracing::Span::current();
     let job: Job = Box::new(move || {
         let _ = done.send(span.in_scope(f));
     });
-    POOL.lock()
-        .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing pool poisoned")))?
-        .send(job)
-        .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing threads stopped")))?;
+    match POOL.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            metrics::counter!("exchanger_password_queue_full_total").increment(1);
+            return Err(AppError::RateLimited {
+                retry_after: RETRY_AFTER,
+            });
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "password hashing threads stopped"
+            )));
+        }
+    }
     result
         .await
         .map_err(|_| AppError::internal(anyhow::anyhow!("password hashing job dropped")))
@@ -91,13 +104,9 @@ async fn on_hash_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'stati
 
 /// Hashes a new password (PHC string).
 pub async fn hash(password: Password) -> AppResult<String> {
-    on_hash_thread(move || {
-        hasher()
-            .hash_password(password.expose().as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await?
-    .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hash: {e}")))
+    on_hash_thread(move || hash_in_place(password.expose().as_bytes()))
+        .await?
+        .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hash: {e}")))
 }
 
 /// Checks `candidate` against `stored`, or against a dummy hash when there is no user.
@@ -106,22 +115,61 @@ pub async fn verify(candidate: String, stored: Option<String>) -> AppResult<bool
     let known = stored.is_some();
     let ok = on_hash_thread(move || {
         let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        verify_reusing_memory(candidate.as_bytes(), &phc)
+        verify_in_place(candidate.as_bytes(), &phc)
     })
     .await?;
     Ok(ok && known)
 }
 
 thread_local! {
-    /// Each hashing thread's argon2 working memory (19 MiB), kept between verifications:
-    /// allocating it fresh each time costs thousands of page faults per login.
+    /// Each hashing thread's argon2 working memory (19 MiB), kept between jobs: allocating it
+    /// per job costs thousands of page faults, and the allocator keeps what it got (the RSS of
+    /// a server that hashed freshly each time grew by hundreds of MB over a few hundred
+    /// sign-ups).
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 of `password` with `salt` into `out`, in this thread's reused memory.
+fn argon2_in_place(
+    argon2: &Argon2<'_>,
+    blocks_needed: usize,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    BLOCKS.with_borrow_mut(|blocks| {
+        blocks.resize(blocks_needed, Block::default());
+        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..])
+    })
+}
+
+/// A new argon2id PHC string for `password`, with a fresh random salt.
+fn hash_in_place(password: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    let params = params();
+    let salt = Salt::generate();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon2_in_place(
+        &argon2,
+        params.block_count(),
+        password,
+        salt.as_ref(),
+        &mut out,
+    )?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out)?),
+    };
+    Ok(phc.to_string())
 }
 
 /// `PasswordVerifier::verify_password`, computed in this thread's reused memory. Any
 /// algorithm, version and parameters the PHC string names are honoured; the comparison is
 /// constant-time (`Output`'s equality).
-fn verify_reusing_memory(candidate: &[u8], phc: &str) -> bool {
+fn verify_in_place(candidate: &[u8], phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -142,18 +190,15 @@ fn verify_reusing_memory(candidate: &[u8], phc: &str) -> bool {
     let blocks_needed = params.block_count();
     let argon2 = Argon2::new(algorithm, version, params);
     let mut computed = vec![0u8; expected.len()];
-    let hashed = BLOCKS.with_borrow_mut(|blocks| {
-        blocks.resize(blocks_needed, Block::default());
-        argon2
-            .hash_password_into_with_memory(
-                candidate,
-                salt.as_ref(),
-                &mut computed,
-                &mut blocks[..],
-            )
-            .is_ok()
-    });
-    hashed && Output::new(&computed).is_ok_and(|output| &output == expected)
+    argon2_in_place(
+        &argon2,
+        blocks_needed,
+        candidate,
+        salt.as_ref(),
+        &mut computed,
+    )
+    .is_ok()
+        && Output::new(&computed).is_ok_and(|output| &output == expected)
 }
 
 /// Starts the hashing threads and computes the dummy hash, so the first login is not
@@ -169,24 +214,23 @@ mod tests {
     use argon2::PasswordVerifier;
 
     #[test]
-    fn reused_memory_verification_agrees_with_the_library() {
-        let phc = hasher()
-            .hash_password(b"correct horse")
-            .unwrap()
-            .to_string();
+    fn hashing_and_verifying_in_place_agree_with_the_library() {
+        let phc = hash_in_place(b"correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         let parsed = PasswordHash::new(&phc).unwrap();
+        let library = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
         for (candidate, expected) in [
             (&b"correct horse"[..], true),
             (b"correct hors", false),
             (b"", false),
         ] {
             assert_eq!(
-                hasher().verify_password(candidate, &parsed).is_ok(),
+                library.verify_password(candidate, &parsed).is_ok(),
                 expected
             );
-            assert_eq!(verify_reusing_memory(candidate, &phc), expected);
+            assert_eq!(verify_in_place(candidate, &phc), expected);
         }
-        assert!(!verify_reusing_memory(b"x", "not a phc string"));
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!verify_in_place(b"x", "not a phc string"));
+        assert_ne!(phc, hash_in_place(b"correct horse").unwrap(), "fresh salt");
     }
 }

@@ -784,6 +784,28 @@ impl TestApp {
             .collect()
     }
 
+    /// Waits (up to 10 s) until `count` mails to `to` were sent (password resets are mailed
+    /// after their request answers); all of them, oldest first.
+    pub async fn wait_for_mails(
+        &self,
+        to: &str,
+        count: usize,
+    ) -> Vec<exchanger::identity::mailer::Mail> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mails = self.mails_to(to);
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {count} mails to {to} after 10 s",
+                mails.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The same configuration and databases served as another application context, over
     /// the same store: what a second server process with `APP_CONTEXT=<ctx>` would run.
     pub fn stack_for(&self, ctx: exchanger::context::ApplicationContext) -> WebStack {

@@ -51,6 +51,12 @@ impl AuthPayload {
     async fn user(&self) -> User {
         User(self.0.user.clone())
     }
+    /// This client's device credential (also set as the HttpOnly cookie `exchanger_device`).
+    /// Clients without cookies keep it and send it as `X-Device-Token` when they sign in
+    /// again: failed logins of other clients then never lock them out.
+    async fn device_token(&self) -> &str {
+        self.0.device_token.expose()
+    }
 }
 
 /// One of the viewer's sessions.
