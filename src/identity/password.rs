@@ -212,6 +212,48 @@ pub fn warm_up() {
 mod tests {
     use super::*;
     use argon2::PasswordVerifier;
+    use futures_util::FutureExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar};
+
+    /// A job that holds its hashing thread until the gate opens.
+    fn held(
+        gate: &Arc<(Mutex<bool>, Condvar)>,
+        started: &Arc<AtomicUsize>,
+    ) -> impl FnOnce() + Send + 'static {
+        let (gate, started) = (gate.clone(), started.clone());
+        move || {
+            started.fetch_add(1, Ordering::SeqCst);
+            let (open, wake) = &*gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = wake.wait(open).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_hashing_queue_refuses_at_once() {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let started = Arc::new(AtomicUsize::new(0));
+        let submit = || on_hash_thread(held(&gate, &started)).now_or_never();
+        // Every thread busy...
+        for _ in 0..threads {
+            assert!(submit().is_none(), "queued");
+        }
+        while started.load(Ordering::SeqCst) < threads {
+            std::thread::yield_now();
+        }
+        // ...and the queue full.
+        for _ in 0..QUEUE {
+            assert!(submit().is_none(), "queued");
+        }
+        // One more is refused without waiting.
+        assert!(matches!(submit(), Some(Err(AppError::RateLimited { .. }))));
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
 
     #[test]
     fn hashing_and_verifying_in_place_agree_with_the_library() {

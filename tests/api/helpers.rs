@@ -260,6 +260,23 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     serve(app, config, resources)
 }
 
+/// Starts the server with `mailer` in place of the outbox (e.g. one that holds every mail
+/// until released).
+pub async fn spawn_app_with_mailer(
+    mailer: std::sync::Arc<dyn exchanger::identity::mailer::Mailer>,
+) -> TestApp {
+    let (storage, resources) = fresh_storage().await;
+    let config = base_config(storage);
+    let dbs = exchanger::db::connect(&config).await.expect("databases");
+    exchanger::db::migrate(&dbs).await.expect("migrations");
+    let stores = Stores::create(&config).expect("stores");
+    let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer);
+    let app = Application::with_stack(stack)
+        .await
+        .expect("application starts");
+    serve(app, config, resources)
+}
+
 /// Starts the server over its own fresh databases but with the store at `redis_url`. On
 /// the postgres backend this is the production wiring (`Storage::External`); on the
 /// embedded backend the SQLite files are kept and the store is Redis wired as production
@@ -326,7 +343,7 @@ fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
 }
 
 /// A client with its own cookie jar.
-fn new_client() -> reqwest::Client {
+pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .timeout(Duration::from_secs(60))
@@ -356,6 +373,7 @@ impl TestApp {
             variables: json!({}),
             bearer: None,
             client: None,
+            headers: Vec::new(),
         }
     }
 
@@ -396,6 +414,7 @@ pub struct Request<'a> {
     variables: Value,
     bearer: Option<&'a str>,
     client: Option<&'a reqwest::Client>,
+    headers: Vec<(&'a str, String)>,
 }
 
 impl<'a> Request<'a> {
@@ -408,6 +427,12 @@ impl<'a> Request<'a> {
     /// Sends `token` as `Authorization: Bearer`.
     pub fn bearer(mut self, token: &'a str) -> Self {
         self.bearer = Some(token);
+        self
+    }
+
+    /// Adds a header (e.g. `X-Forwarded-For`, `X-Device-Token`).
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -437,6 +462,9 @@ impl<'a> Request<'a> {
             .json(&json!({ "query": self.query, "variables": self.variables }));
         if let Some(token) = self.bearer {
             request = request.bearer_auth(token);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
         }
         let response = request.send().await.expect("request sent");
         let headers = response.headers().clone();

@@ -19,6 +19,7 @@ mod rates;
 mod redis_outage;
 mod schema;
 mod sessions;
+mod sign_in;
 mod store;
 mod subscriptions;
 mod websocket;
