@@ -30,9 +30,18 @@ pub enum Storage {
         identity_url: SecretString,
         /// `DATABASE_WEB_URL`.
         web_url: SecretString,
-        /// `REDIS_URL`.
-        redis_url: SecretString,
+        /// `REDIS_URL` or `REDIS_CLUSTER_NODES`.
+        redis: Redis,
     },
+}
+
+/// Where Redis is.
+#[derive(Clone, Debug)]
+pub enum Redis {
+    /// One server (`REDIS_URL`).
+    Standalone(SecretString),
+    /// A Redis Cluster, by some of its nodes (`REDIS_CLUSTER_NODES`).
+    Cluster(Vec<SecretString>),
 }
 
 /// GraphQL limits (SPEC §4).
@@ -81,6 +90,9 @@ pub struct RawConfig {
     /// Redis URL.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Comma-separated `redis://` URLs of Redis Cluster nodes (instead of `REDIS_URL`).
+    #[arg(long, env = "REDIS_CLUSTER_NODES", hide_env_values = true)]
+    pub redis_cluster_nodes: Option<String>,
     /// The application context this server serves.
     #[arg(long, env = "APP_CONTEXT", default_value = "web")]
     pub app_context: ApplicationContext,
@@ -285,11 +297,31 @@ impl Config {
 
     /// Validates the raw settings; the error names the variable at fault.
     pub fn from_raw(raw: RawConfig) -> Result<Self, String> {
-        let storage = match (
-            raw.database_identity_url,
-            raw.database_web_url,
-            raw.redis_url,
-        ) {
+        let redis = match (raw.redis_url, raw.redis_cluster_nodes) {
+            (None, None) => None,
+            (Some(url), None) => {
+                check_url("REDIS_URL", &url, &["redis", "rediss"])?;
+                Some(Redis::Standalone(url.into()))
+            }
+            (None, Some(nodes)) => {
+                let nodes: Vec<String> = nodes
+                    .split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                if nodes.is_empty() {
+                    return Err("REDIS_CLUSTER_NODES names no node".into());
+                }
+                for node in &nodes {
+                    check_url("REDIS_CLUSTER_NODES", node, &["redis", "rediss"])?;
+                }
+                Some(Redis::Cluster(nodes.into_iter().map(Into::into).collect()))
+            }
+            (Some(_), Some(_)) => {
+                return Err("set REDIS_URL or REDIS_CLUSTER_NODES, not both".into());
+            }
+        };
+        let storage = match (raw.database_identity_url, raw.database_web_url, redis) {
             (None, None, None) => Storage::Embedded {
                 data_dir: raw.data_dir,
             },
@@ -300,17 +332,16 @@ impl Config {
                     &["postgres", "postgresql"],
                 )?;
                 check_url("DATABASE_WEB_URL", &web, &["postgres", "postgresql"])?;
-                check_url("REDIS_URL", &redis, &["redis", "rediss"])?;
                 Storage::External {
                     identity_url: identity.into(),
                     web_url: web.into(),
-                    redis_url: redis.into(),
+                    redis,
                 }
             }
             _ => {
                 return Err(
-                    "DATABASE_IDENTITY_URL, DATABASE_WEB_URL and REDIS_URL must be set \
-                            together (or none of them, for the embedded default)"
+                    "DATABASE_IDENTITY_URL, DATABASE_WEB_URL and REDIS_URL (or REDIS_CLUSTER_NODES) \
+                     must be set together (or none of them, for the embedded default)"
                         .into(),
                 );
             }

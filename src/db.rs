@@ -1,17 +1,22 @@
 //! Database connections (SPEC §1): PostgreSQL by URL, or SQLite files for the embedded
 //! default; both migrators.
 
+use crate::clock::{DateTime, now};
 use crate::config::{Config, Storage, expose};
+use crate::domain::{Change, Recorded};
 use crate::error::{AppError, AppResult, ResultExt};
 use anyhow::Context as _;
+use entity::outbox;
 use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode,
+    TransactionOptions,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// The two databases of the web stack.
 #[derive(Clone, Debug)]
@@ -20,7 +25,8 @@ pub struct Databases {
     pub identity: DatabaseConnection,
     /// `exchanger_web`.
     pub web: DatabaseConnection,
-    /// Statements run on `exchanger_web` so far (tests show DataLoaders keep it constant).
+    /// Statements run on `exchanger_web` so far, outbox replays aside (tests show DataLoaders
+    /// keep it constant).
     pub web_statements: Arc<AtomicU64>,
 }
 
@@ -28,8 +34,11 @@ impl Databases {
     fn new(identity: DatabaseConnection, mut web: DatabaseConnection) -> Self {
         let web_statements = Arc::new(AtomicU64::new(0));
         let counter = web_statements.clone();
-        web.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
+        web.set_metric_callback(move |info| {
+            // The background replay of the outbox is not a request's work.
+            if !info.statement.sql.contains("\"outbox\"") {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
         });
         Self {
             identity,
@@ -130,6 +139,55 @@ pub fn write_txn() -> TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     }
+}
+
+/// Records `change` in the outbox of the database `conn` belongs to (both databases have
+/// one), inside the caller's transaction.
+pub async fn record_change(conn: &impl ConnectionTrait, change: Change) -> AppResult<Recorded> {
+    let id = Uuid::now_v7();
+    let json = serde_json::to_string(&change).map_err(AppError::internal)?;
+    outbox::ActiveModel {
+        id: Set(id),
+        change: Set(json),
+        created_at: Set(now()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(Recorded { id, change })
+}
+
+/// Changes of `conn`'s outbox recorded up to `before`, oldest first (at most a batch).
+pub async fn pending_changes(
+    conn: &impl ConnectionTrait,
+    before: DateTime,
+) -> AppResult<Vec<Recorded>> {
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::CreatedAt.lte(before))
+        .order_by_asc(outbox::Column::Id)
+        .limit(500)
+        .all(conn)
+        .await?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        match serde_json::from_str(&row.change) {
+            Ok(change) => changes.push(Recorded { id: row.id, change }),
+            // Written by another version: leave it to one that knows it.
+            Err(err) => tracing::warn!(id = %row.id, error = %err, "unknown change in the outbox"),
+        }
+    }
+    Ok(changes)
+}
+
+/// Deletes applied changes from `conn`'s outbox.
+pub async fn forget_changes(conn: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::delete_many()
+        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Checks that a database answers.

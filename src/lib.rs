@@ -6,6 +6,8 @@ pub mod cache;
 pub mod cli;
 /// The one clock.
 pub mod clock;
+/// Caches and subscribers of every process in step with the databases.
+pub mod coherence;
 /// Configuration from the environment.
 pub mod config;
 /// Application contexts.

@@ -5,7 +5,7 @@ use exchanger::cli::{Cli, Command, PermissionArgs, RatesCommand};
 use exchanger::config::Config;
 use exchanger::context::ApplicationContext;
 use exchanger::domain::{CurrencyPair, Email, Money, NewRate, Permission};
-use exchanger::stack::create_web_stack;
+use exchanger::stack::{Role, create_web_stack_for};
 use exchanger::startup::Application;
 use std::process::ExitCode;
 
@@ -51,7 +51,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => {
             let pair = CurrencyPair::parse("FROM", &from, "TO", &to).map_err(user_error)?;
             let rate = Money::parse("RATE", rate).map_err(user_error)?;
-            let stack = create_web_stack(&config).await?;
+            let stack = create_web_stack_for(&config, Role::Command).await?;
             let created = stack
                 .rates
                 .set(NewRate {
@@ -80,7 +80,7 @@ async fn permission(mut config: Config, args: PermissionArgs, grant: bool) -> an
     let permission = Permission::parse("PERMISSION", &args.permission).map_err(user_error)?;
     // Permissions of any context are managed through that context's identity adapter.
     config.app_context = ctx;
-    let stack = create_web_stack(&config).await?;
+    let stack = create_web_stack_for(&config, Role::Command).await?;
     let user = stack
         .users
         .adapter()

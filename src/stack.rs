@@ -2,16 +2,19 @@
 //! `web` context, built once per process. The composition root's data; it imports neither
 //! `http` nor `graphql`, which use it.
 
+use crate::cache::Cache;
 use crate::cache::adapter::ContextualRedisAdapter;
 use crate::cache::breaker::Breaker;
 use crate::cache::counters::Counters;
 use crate::cache::keys::Keys;
-use crate::cache::l1::L1;
+use crate::cache::redis::{self, RedisStore, RedisTarget};
 use crate::cache::store::{KvStore, MemoryStore};
-use crate::cache::{Cache, redis};
-use crate::config::{Config, Storage, expose};
+use crate::clock::DateTime;
+use crate::coherence::{Applier, ChangeLog, Coherence, socket_path};
+use crate::config::{Config, Redis, Storage, expose};
 use crate::db::{self, Databases};
-use crate::domain::NewEvent;
+use crate::domain::{Change, NewEvent, Recorded};
+use crate::error::AppResult;
 use crate::identity::mailer::{Mailer, OutboxMailer};
 use crate::identity::throttle::Throttle;
 use crate::identity::{ContextualIdentityAdapter, IdentityEvents, WebUserManager};
@@ -20,7 +23,9 @@ use crate::web::analytics::AnalyticsService;
 use crate::web::orders::OrderService;
 use crate::web::payments::PaymentService;
 use crate::web::rates::RateService;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// Everything the web context needs, built once per process. Cheap to clone.
 #[derive(Clone)]
@@ -43,58 +48,102 @@ pub struct WebStack {
     pub payments: Arc<PaymentService>,
     /// Analytics.
     pub analytics: Arc<AnalyticsService>,
+    /// Caches and subscribers in step with the databases, across processes.
+    pub coherence: Arc<Coherence>,
 }
 
-/// The store and what sits on it: the cache facade and the counters.
-#[derive(Clone)]
+/// What a process built the stack for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A server: it replays the outbox and listens for other processes' changes.
+    Server,
+    /// A command-line process: it writes and leaves, telling servers what changed.
+    Command,
+}
+
+/// The store and what sits on it: the cache facade, the counters, the breaker they share,
+/// and Redis's channels when there is Redis.
 pub struct Stores {
     /// The cache facade.
     pub cache: Arc<Cache>,
     /// Rate-limit counters.
     pub counters: Arc<Counters>,
+    /// The circuit breaker of the store.
+    pub breaker: Arc<Breaker>,
+    /// Redis, for events across instances.
+    pub redis: Option<Arc<RedisStore>>,
+    /// Events other instances published (taken by the coherence loop).
+    pub events: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Stores {
-    /// A cache and counters over `store`, sharing one circuit breaker, with local copies
-    /// `l1` in front when the store is shared by several instances.
-    pub fn over(store: Arc<dyn KvStore>, l1: Option<Arc<L1>>) -> Self {
-        let breaker = Arc::new(Breaker::default());
+    /// A cache and counters over `store`, with no local copies and no channels (the
+    /// embedded default's in-process store, or another context's view of a shared store).
+    pub fn over(store: Arc<dyn KvStore>, role: Role) -> Self {
+        let breaker = Arc::new(Breaker::new(role == Role::Server));
         Self {
-            cache: Arc::new(Cache::new(store.clone(), breaker.clone(), l1)),
-            counters: Arc::new(Counters::new(store, breaker)),
+            cache: Arc::new(Cache::new(store.clone(), breaker.clone(), None)),
+            counters: Arc::new(Counters::new(store, breaker.clone())),
+            breaker,
+            redis: None,
+            events: Mutex::new(None),
         }
     }
 
     /// The stores the configuration asks for: the in-process store for the embedded
-    /// default, else Redis with local copies kept coherent by pub/sub.
-    pub fn create(config: &Config) -> anyhow::Result<Self> {
+    /// default, else Redis (or a Redis Cluster) with local copies kept coherent by pub/sub.
+    pub fn create(config: &Config, role: Role) -> anyhow::Result<Self> {
         match &config.storage {
-            Storage::Embedded { .. } => Ok(Self::over(Arc::new(MemoryStore::new()), None)),
-            Storage::External { redis_url, .. } => Self::redis(
-                expose(redis_url),
-                config.redis_pool_size,
-                &config.key_prefix,
-            ),
+            Storage::Embedded { .. } => Ok(Self::over(Arc::new(MemoryStore::new()), role)),
+            Storage::External { redis, .. } => {
+                let target = match redis {
+                    Redis::Standalone(url) => RedisTarget::Standalone(expose(url).to_owned()),
+                    Redis::Cluster(nodes) => {
+                        RedisTarget::Cluster(nodes.iter().map(|n| expose(n).to_owned()).collect())
+                    }
+                };
+                Self::redis(&target, config.redis_pool_size, &config.key_prefix, role)
+            }
         }
     }
 
-    /// Stores over the Redis at `url` (a bb8 pool of `pool_size`).
-    pub fn redis(url: &str, pool_size: u32, key_prefix: &str) -> anyhow::Result<Self> {
-        let (store, l1) = redis::connect(url, pool_size, key_prefix)?;
-        Ok(Self::over(store, Some(l1)))
+    /// Stores over Redis at `target`.
+    pub fn redis(
+        target: &RedisTarget,
+        pool_size: u32,
+        key_prefix: &str,
+        role: Role,
+    ) -> anyhow::Result<Self> {
+        let breaker = Arc::new(Breaker::new(role == Role::Server));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (store, l1) =
+            redis::connect(target, pool_size, key_prefix, breaker.clone(), events_tx)?;
+        Ok(Self {
+            cache: Arc::new(Cache::new(store.clone(), breaker.clone(), Some(l1))),
+            counters: Arc::new(Counters::new(store.clone(), breaker.clone())),
+            breaker,
+            redis: Some(store),
+            events: Mutex::new(Some(events)),
+        })
     }
 }
 
-/// The plan's `createWebStack`: connects, migrates and wires the web context.
+/// The plan's `createWebStack`: connects, migrates and wires the web context of a server.
 pub async fn create_web_stack(config: &Config) -> anyhow::Result<WebStack> {
+    create_web_stack_for(config, Role::Server).await
+}
+
+/// `create_web_stack` for a server or a command-line process.
+pub async fn create_web_stack_for(config: &Config, role: Role) -> anyhow::Result<WebStack> {
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
-    let stores = Stores::create(config)?;
+    let stores = Stores::create(config, role)?;
     Ok(assemble_web_stack(
         config,
         dbs,
         stores,
         Arc::new(OutboxMailer::default()),
+        role,
     ))
 }
 
@@ -105,17 +154,39 @@ pub fn assemble_web_stack(
     dbs: Databases,
     stores: Stores,
     mailer: Arc<dyn Mailer>,
+    role: Role,
 ) -> WebStack {
-    let Stores { cache, counters } = stores;
+    let Stores {
+        cache,
+        counters,
+        breaker,
+        redis,
+        events,
+    } = stores;
     let keys = Keys::new(config.key_prefix.clone(), config.app_context);
     let web = WebDatabaseAdapter::new(dbs.web.clone());
+    let identity = ContextualIdentityAdapter::new(dbs.identity.clone(), config.app_context);
+    let applier = match (&config.storage, role) {
+        (Storage::Embedded { data_dir }, Role::Command) => Applier::Server(socket_path(data_dir)),
+        _ => Applier::Here,
+    };
+    let coherence = Arc::new(Coherence::new(
+        Arc::new(identity.clone()),
+        Arc::new(web.clone()),
+        cache.clone(),
+        breaker,
+        keys.clone(),
+        redis,
+        applier,
+        events.into_inner().unwrap_or_else(|p| p.into_inner()),
+    ));
     let analytics = Arc::new(AnalyticsService::new(
         web.clone(),
         cache.clone(),
         keys.clone(),
     ));
     let users = Arc::new(WebUserManager::new(
-        ContextualIdentityAdapter::new(dbs.identity.clone(), config.app_context),
+        identity,
         ContextualRedisAdapter::new(cache.clone(), keys.clone()),
         Throttle::new(
             counters,
@@ -125,13 +196,19 @@ pub fn assemble_web_stack(
         ),
         mailer,
         analytics.clone(),
+        coherence.clone(),
     ));
-    let rates = Arc::new(RateService::new(web.clone(), cache.clone(), keys.clone()));
+    let rates = Arc::new(RateService::new(
+        web.clone(),
+        cache.clone(),
+        keys.clone(),
+        coherence.clone(),
+    ));
     let orders = Arc::new(OrderService::new(
         web.clone(),
         cache.clone(),
         keys.clone(),
-        analytics.clone(),
+        coherence.clone(),
         rates.clone(),
         config.payment_window,
     ));
@@ -146,6 +223,35 @@ pub fn assemble_web_stack(
         orders,
         payments,
         analytics,
+        coherence,
+    }
+}
+
+/// The identity database's outbox.
+#[async_trait::async_trait]
+impl ChangeLog for ContextualIdentityAdapter {
+    async fn record(&self, change: Change) -> AppResult<Recorded> {
+        self.record_change(change).await
+    }
+    async fn pending(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
+        self.pending_changes(before).await
+    }
+    async fn forget(&self, ids: &[Uuid]) -> AppResult<()> {
+        self.forget_changes(ids).await
+    }
+}
+
+/// The web database's outbox.
+#[async_trait::async_trait]
+impl ChangeLog for WebDatabaseAdapter {
+    async fn record(&self, change: Change) -> AppResult<Recorded> {
+        self.record_change(change).await
+    }
+    async fn pending(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
+        self.pending_changes(before).await
+    }
+    async fn forget(&self, ids: &[Uuid]) -> AppResult<()> {
+        self.forget_changes(ids).await
     }
 }
 

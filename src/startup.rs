@@ -1,7 +1,8 @@
 //! Running the server (SPEC §5): `Application::build` creates the web stack and binds, and
 //! `run_until_stopped` serves until SIGTERM/Ctrl-C, with the housekeeping sweeper beside it.
 
-use crate::config::{Config, ConnectionLimits};
+use crate::coherence::socket_path;
+use crate::config::{Config, ConnectionLimits, Storage};
 use crate::http::serve::{raise_open_files_limit, serve};
 use crate::stack::{WebStack, create_web_stack};
 use std::future::Future;
@@ -55,11 +56,27 @@ impl Application {
     ) -> std::io::Result<()> {
         crate::identity::password::warm_up();
         let limits = connection_limits(&self.stack.config);
-        let housekeeping = tokio::spawn(housekeeping(self.stack.clone()));
+        // Caches are trusted once the outbox was replayed; try before serving (the loop
+        // below retries while the store does not answer).
+        if let Err(err) = self.stack.coherence.resync().await {
+            tracing::warn!(error = %format!("{err:#}"), "store not in step yet; serving from the databases");
+        }
+        let mut background = tokio::task::JoinSet::new();
+        background.spawn(housekeeping(self.stack.clone()));
+        background.spawn(self.stack.coherence.clone().run());
+        if let Storage::Embedded { data_dir } = &self.stack.config.storage {
+            // Command-line processes beside this server tell it what they changed.
+            background.spawn(
+                self.stack
+                    .coherence
+                    .clone()
+                    .serve_socket(socket_path(data_dir)),
+            );
+        }
         let app = crate::http::router::router(self.stack.clone());
         tracing::info!(addr = %self.listener.local_addr()?, context = %self.stack.config.app_context, "listening");
         let report = serve(self.listener, app, limits, stop).await;
-        housekeeping.abort();
+        background.abort_all();
         if report.cut > 0 || report.left > 0 {
             tracing::warn!(
                 open = report.open_at_stop,

@@ -5,6 +5,7 @@
 
 pub mod identity;
 mod money;
+pub mod outbox;
 pub mod web;
 
 pub use money::{ExactDecimal, MONEY_SCALE};

@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod identity;
+mod outbox;
 mod web;
 
 pub use identity::IdentityMigrator;

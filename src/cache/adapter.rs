@@ -1,9 +1,9 @@
 //! `ContextualRedisAdapter`: the session and user-cache entries of one application context
-//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`).
+//! (SPEC §1 keys `identity:session:{ctx}:…` and `identity:user:{ctx}:…`), read and refilled
+//! here; writes that make them stale go through the outbox (`coherence.rs`).
 
 use super::keys::{Keys, SESSION_TTL, USER_TTL};
 use super::{Cache, FillToken};
-use crate::context::ApplicationContext;
 use crate::domain::{AuthUser, SessionRecord};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -42,39 +42,6 @@ impl ContextualRedisAdapter {
             .await;
     }
 
-    /// Drops sessions (logout, revocation).
-    pub async fn invalidate_sessions(&self, token_hashes: impl IntoIterator<Item = String>) {
-        self.cache
-            .invalidate_all(token_hashes.into_iter().map(|h| self.keys.session(&h)))
-            .await;
-    }
-
-    /// Drops sessions of any context, given as `(context, token_hash)`.
-    pub async fn invalidate_sessions_anywhere(
-        &self,
-        sessions: impl IntoIterator<Item = (String, String)>,
-    ) {
-        for (ctx, hash) in sessions {
-            match ctx.parse::<ApplicationContext>() {
-                Ok(ctx) => {
-                    self.cache
-                        .invalidate(&self.keys.for_context(ctx).session(&hash))
-                        .await
-                }
-                Err(_) => tracing::warn!(ctx, "session of an unknown context; nothing cached"),
-            }
-        }
-    }
-
-    /// Drops the cached user in every context (email or password changed).
-    pub async fn invalidate_user_everywhere(&self, id: Uuid) {
-        for ctx in ApplicationContext::ALL {
-            self.cache
-                .invalidate(&self.keys.for_context(ctx).user(id))
-                .await;
-        }
-    }
-
     /// The cached user with this context's permissions, and the token a refill needs.
     pub async fn user(&self, id: Uuid) -> (Option<AuthUser>, FillToken) {
         self.cache.get(&self.keys.user(id)).await
@@ -85,10 +52,5 @@ impl ContextualRedisAdapter {
         self.cache
             .fill(&self.keys.user(user.id), token, user, USER_TTL)
             .await;
-    }
-
-    /// Drops the cached user (permissions, password or email status changed).
-    pub async fn invalidate_user(&self, id: Uuid) {
-        self.cache.invalidate(&self.keys.user(id)).await;
     }
 }

@@ -27,7 +27,7 @@ impl Counters {
     /// Adds `delta` (0 to read) to the counter at `key`, whose window of `window` starts
     /// with its first count. Returns the new count and the time left in the window.
     pub async fn add(&self, key: &str, delta: i64, window: Duration) -> (i64, Duration) {
-        if !self.breaker.is_open() {
+        if !self.breaker.is_cooling_down() {
             match self.store.incr(key, delta, window).await {
                 Ok(v) => return v,
                 Err(err) => self.breaker.trip(&err),
@@ -48,7 +48,7 @@ impl Counters {
         limit: u32,
         window: Duration,
     ) -> Attempt {
-        if !self.breaker.is_open() {
+        if !self.breaker.is_cooling_down() {
             match self.store.attempt_begin(key, id, limit, window).await {
                 Ok(attempt) => return attempt,
                 Err(err) => self.breaker.trip(&err),
@@ -63,7 +63,7 @@ impl Counters {
     /// Ends attempt `id` at `key`, as a failure or not.
     pub async fn end_attempt(&self, key: &str, id: &str, failed: bool, window: Duration) {
         let _ = self.local.attempt_end(key, id, failed, window).await;
-        if !self.breaker.is_open()
+        if !self.breaker.is_cooling_down()
             && let Err(err) = self.store.attempt_end(key, id, failed, window).await
         {
             self.breaker.trip(&err);
@@ -73,7 +73,7 @@ impl Counters {
     /// Resets a counter.
     pub async fn reset(&self, key: &str) {
         let _ = self.local.delete(key).await;
-        if !self.breaker.is_open()
+        if !self.breaker.is_cooling_down()
             && let Err(err) = self.store.delete(key).await
         {
             self.breaker.trip(&err);

@@ -31,6 +31,11 @@ pub fn invalidation_channel(prefix: &str) -> String {
     format!("{prefix}cache-invalidation")
 }
 
+/// The pub/sub channel on which rate events cross server instances.
+pub fn events_channel(prefix: &str) -> String {
+    format!("{prefix}rate-events")
+}
+
 /// Builds the keys of one application context.
 #[derive(Clone, Debug)]
 pub struct Keys {

@@ -114,17 +114,19 @@ impl Cache {
 
     /// Writes `value` (a tombstone or a new entry) to each key, after dropping the local
     /// copies; when that fails the keys stay pending until a retry lands, since the store
-    /// may still hold their old values.
-    async fn write(&self, keys: &[&str], value: &str, ttl: Duration) {
+    /// may still hold their old values. Whether it landed.
+    async fn write(&self, keys: &[&str], value: &str, ttl: Duration) -> bool {
         if let Some(l1) = &self.l1 {
             keys.iter().for_each(|k| l1.remove(k));
         }
-        if !self.store_all(keys, value, ttl).await {
+        let landed = self.store_all(keys, value, ttl).await;
+        if !landed {
             let mut pending = self.pending();
             keys.iter().for_each(|k| {
                 pending.insert((*k).to_owned());
             });
         }
+        landed
     }
 
     /// Retries remembered invalidations; returns whether none is left.
@@ -242,9 +244,42 @@ impl Cache {
     /// Drops several entries in one round trip (a tombstone each, and one announcement each
     /// to other instances). Never fails: an unreachable store is retried later.
     pub async fn invalidate_all(&self, keys: impl IntoIterator<Item = String>) {
+        self.try_invalidate_all(keys).await;
+    }
+
+    /// `invalidate_all`, saying whether the store (and so every instance) has it now.
+    pub async fn try_invalidate_all(&self, keys: impl IntoIterator<Item = String>) -> bool {
         let keys: Vec<String> = keys.into_iter().collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.write(&refs, &new_tombstone(), TOMBSTONE_TTL).await;
+        self.write(&refs, &new_tombstone(), TOMBSTONE_TTL).await
+    }
+
+    /// Drops entries in the store even while the breaker is open: the replay that closes it.
+    pub async fn invalidate_in_store(&self, keys: &[String]) -> anyhow::Result<()> {
+        if let Some(l1) = &self.l1 {
+            keys.iter().for_each(|k| l1.remove(k));
+        }
+        let tombstone = new_tombstone();
+        let entries: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|k| (k.as_str(), tombstone.as_str()))
+            .collect();
+        self.store.set_many(&entries, TOMBSTONE_TTL).await
+    }
+
+    /// Lands this process's pending invalidations in the store, even while the breaker is
+    /// open (the replay that closes it).
+    pub async fn flush_pending_now(&self) -> anyhow::Result<()> {
+        let keys: Vec<String> = self.pending().iter().cloned().collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.invalidate_in_store(&keys).await?;
+        let mut pending = self.pending();
+        keys.iter().for_each(|k| {
+            pending.remove(k);
+        });
+        Ok(())
     }
 }
 
@@ -255,7 +290,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_fill_only_replaces_what_its_reader_saw() {
-        let cache = Cache::new(Arc::new(MemoryStore::new()), Arc::default(), None);
+        let cache = Cache::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(Breaker::new(false)),
+            None,
+        );
         let ttl = Duration::from_secs(60);
         let (value, token) = cache.get::<i32>("k").await;
         assert_eq!(value, None);

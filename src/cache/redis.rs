@@ -1,8 +1,18 @@
-//! Redis: `RedisStore` (a bb8-redis pool) and the pub/sub channel that keeps the local
-//! copies (`l1.rs`) of several server instances coherent. The channel is Redis's business
-//! alone: a write through `set_many` announces its keys, and `connect` spawns the listener
-//! that drops what other instances announce.
+//! Redis, standalone (a bb8-redis pool) or a Redis Cluster (the `redis` crate's cluster
+//! connection), behind one `KvStore`; and the pub/sub that ties server instances together:
+//!
+//! - every key a write changes is announced on the invalidation channel, so other instances
+//!   drop their local copies (`l1.rs`);
+//! - every instance publishes a heartbeat there and watches its own echo: a missing or late
+//!   echo means Redis stalled, and anything may have been missed, so the local copies are
+//!   dropped and the store's breaker stays open until the outbox has been replayed
+//!   (`coherence.rs`);
+//! - rate events cross instances on the events channel.
+//!
+//! Subscriptions use one node (any: a cluster broadcasts PUBLISH to every node), trying the
+//! next one after a failure.
 
+use super::breaker::Breaker;
 use super::keys;
 use super::l1::L1;
 use super::store::{ATTEMPT_TTL, Attempt, KvStore, judge_attempt};
@@ -11,84 +21,93 @@ use async_trait::async_trait;
 use bb8_redis::RedisConnectionManager;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
-use std::sync::Arc;
-use std::time::Duration;
+use redis::cluster_async::ClusterConnection;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, mpsc};
 
-/// A Redis store with local copies in front of it: the store announces every key it
-/// writes on the invalidation channel, and a spawned task drops the local copy of every key
-/// other instances announce.
+/// How long a command may wait for Redis.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often each instance publishes its heartbeat.
+const HEARTBEAT: Duration = Duration::from_millis(200);
+/// An echo later than this means Redis stalled for about as long as a command may wait
+/// (`RESPONSE_TIMEOUT`): some write may have failed to reach it.
+const LATE_ECHO: Duration = Duration::from_millis(300);
+/// No echo for this long: Redis is stalled now.
+const NO_ECHO: Duration = Duration::from_millis(600);
+
+/// Where Redis is.
+#[derive(Clone, Debug)]
+pub enum RedisTarget {
+    /// One server (`REDIS_URL`).
+    Standalone(String),
+    /// A cluster, by some of its nodes (`REDIS_CLUSTER_NODES`).
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    fn urls(&self) -> Vec<String> {
+        match self {
+            Self::Standalone(url) => vec![url.clone()],
+            Self::Cluster(urls) => urls.clone(),
+        }
+    }
+}
+
+/// Connects to Redis (lazily: the server starts while Redis is down) with local copies in
+/// front of it, and spawns the listener that keeps them coherent. Events from other
+/// instances go to `events`; a stall opens `breaker` until the outbox is replayed.
 pub fn connect(
-    url: &str,
+    target: &RedisTarget,
     pool_size: u32,
     key_prefix: &str,
+    breaker: Arc<Breaker>,
+    events: mpsc::UnboundedSender<String>,
 ) -> anyhow::Result<(Arc<RedisStore>, Arc<L1>)> {
-    let announce = Announce {
-        channel: keys::invalidation_channel(key_prefix),
-        instance: uuid::Uuid::new_v4().simple().to_string(),
-    };
+    let store = Arc::new(RedisStore::with_channels(target, pool_size, key_prefix)?);
     let l1 = Arc::new(L1::default());
-    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
-    tokio::spawn(listen(
-        l1.clone(),
-        client,
-        announce.channel.clone(),
-        announce.instance.clone(),
-    ));
-    let mut store = RedisStore::new(url, pool_size)?;
-    store.announce = Some(announce);
-    Ok((Arc::new(store), l1))
+    let listener = Listener {
+        urls: target.urls(),
+        store: store.clone(),
+        l1: l1.clone(),
+        breaker,
+        events,
+    };
+    tokio::spawn(listener.run());
+    Ok((store, l1))
 }
 
-/// Drops local copies that other instances announce, until the process ends, reconnecting
-/// after failures. While not subscribed the local copies are emptied and bypassed.
-async fn listen(l1: Arc<L1>, client: redis::Client, channel: String, instance: String) {
-    loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                Ok(()) => {
-                    l1.reset(true);
-                    let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
-                        let Ok(payload) = msg.get_payload::<String>() else {
-                            continue;
-                        };
-                        match payload.split_once(' ') {
-                            Some((from, _)) if from == instance => {}
-                            Some((_, key)) => l1.remove(key),
-                            None => l1.reset(true),
-                        }
-                    }
-                    tracing::warn!("cache invalidation channel closed; local cache off");
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot subscribe to cache invalidations")
-                }
-            },
-            Err(err) => tracing::debug!(error = %err, "cannot connect for cache invalidations"),
-        }
-        l1.reset(false);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+fn pool(url: &str, pool_size: u32) -> anyhow::Result<bb8::Pool<Manager>> {
+    let manager = RedisConnectionManager::new(url).context("REDIS_URL is not a valid Redis URL")?;
+    Ok(bb8::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(RESPONSE_TIMEOUT)
+        // A PING per checkout would double every round trip; broken connections are
+        // retired through `has_broken` instead.
+        .test_on_check_out(false)
+        .build_unchecked(Manager(manager)))
 }
 
-/// Redis behind a bb8 pool of multiplexed connections.
+/// Redis as the store of every instance.
 pub struct RedisStore {
-    pool: bb8::Pool<Manager>,
-    /// Where writes announce the keys they changed, when local copies are in use.
-    announce: Option<Announce>,
-}
-
-/// The invalidation channel of the local copies, and this process's name on it.
-struct Announce {
-    channel: String,
+    conns: Conns,
+    channels: Channels,
+    /// This process's name on the channels.
     instance: String,
+    /// Heartbeats sent and not yet echoed: sequence number, when sent.
+    heartbeats: Mutex<VecDeque<(u64, Instant)>>,
 }
 
-impl Announce {
-    /// The message telling other instances to drop `key`.
-    fn message(&self, key: &str) -> String {
-        format!("{} {key}", self.instance)
-    }
+enum Conns {
+    Pool(bb8::Pool<Manager>),
+    /// Connected on first use (and again until that succeeds).
+    Cluster(redis::cluster::ClusterClient, OnceCell<ClusterConnection>),
+}
+
+struct Channels {
+    invalidations: String,
+    events: String,
 }
 
 /// bb8-redis's manager, plus a flag that retires a connection after an I/O error (the
@@ -122,36 +141,233 @@ impl bb8::ManageConnection for Manager {
     }
 }
 
+/// Whether an error means the connection cannot be trusted any more.
+fn breaks_connection(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_unrecoverable_error()
+}
+
 impl RedisStore {
-    /// Builds the pool. Connections open lazily, so the server starts while Redis is down.
-    pub fn new(url: &str, pool_size: u32) -> anyhow::Result<Self> {
-        let manager =
-            RedisConnectionManager::new(url).context("REDIS_URL is not a valid Redis URL")?;
-        let pool = bb8::Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(Duration::from_millis(500))
-            // A PING per checkout would double every round trip; broken connections are
-            // retired through `has_broken` instead.
-            .test_on_check_out(false)
-            .build_unchecked(Manager(manager));
+    /// A store without the channels' listener (tests of the store itself).
+    pub fn new(target: &RedisTarget, pool_size: u32) -> anyhow::Result<Self> {
+        Self::with_channels(target, pool_size, "")
+    }
+
+    fn with_channels(
+        target: &RedisTarget,
+        pool_size: u32,
+        key_prefix: &str,
+    ) -> anyhow::Result<Self> {
+        let conns = match target {
+            RedisTarget::Standalone(url) => Conns::Pool(pool(url, pool_size)?),
+            RedisTarget::Cluster(urls) => {
+                let client = redis::cluster::ClusterClientBuilder::new(urls.clone())
+                    .connection_timeout(RESPONSE_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .build()
+                    .context("REDIS_CLUSTER_NODES is not a list of Redis URLs")?;
+                Conns::Cluster(client, OnceCell::new())
+            }
+        };
         Ok(Self {
-            pool,
-            announce: None,
+            conns,
+            channels: Channels {
+                invalidations: keys::invalidation_channel(key_prefix),
+                events: keys::events_channel(key_prefix),
+            },
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            heartbeats: Mutex::default(),
         })
     }
 
+    async fn cluster(&self) -> anyhow::Result<ClusterConnection> {
+        let Conns::Cluster(client, conn) = &self.conns else {
+            anyhow::bail!("BUG: not a cluster store");
+        };
+        let conn = conn
+            .get_or_try_init(|| async {
+                tokio::time::timeout(RESPONSE_TIMEOUT * 4, client.get_async_connection())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("no cluster node answered"))?
+                    .context("cannot connect to the Redis Cluster")
+            })
+            .await?;
+        Ok(conn.clone())
+    }
+
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> anyhow::Result<T> {
-        let mut conn = self.pool.get().await.context("redis pool")?;
-        let result = cmd.query_async::<T>(&mut conn.inner).await;
-        if let Err(err) = &result
-            && (err.is_io_error()
-                || err.is_timeout()
-                || err.is_connection_dropped()
-                || err.is_unrecoverable_error())
-        {
-            conn.broken = true;
+        match &self.conns {
+            Conns::Pool(pool) => {
+                let mut conn = pool.get().await.context("redis pool")?;
+                let result = cmd.query_async::<T>(&mut conn.inner).await;
+                if let Err(err) = &result
+                    && breaks_connection(err)
+                {
+                    conn.broken = true;
+                }
+                result.context("redis command")
+            }
+            Conns::Cluster(..) => cmd
+                .query_async::<T>(&mut self.cluster().await?)
+                .await
+                .context("redis cluster command"),
         }
-        result.context("redis command")
+    }
+
+    async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> anyhow::Result<T> {
+        match &self.conns {
+            Conns::Pool(pool) => {
+                let mut conn = pool.get().await.context("redis pool")?;
+                let result = pipe.query_async::<T>(&mut conn.inner).await;
+                if let Err(err) = &result
+                    && breaks_connection(err)
+                {
+                    conn.broken = true;
+                }
+                result.context("redis pipeline")
+            }
+            Conns::Cluster(..) => pipe
+                .query_async::<T>(&mut self.cluster().await?)
+                .await
+                .context("redis cluster pipeline"),
+        }
+    }
+
+    /// Publishes a rate event to every instance.
+    pub async fn publish_event(&self, event: &str) -> anyhow::Result<()> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.channels.events).arg(event);
+        self.query::<i64>(&cmd).await.map(drop)
+    }
+
+    /// Publishes heartbeat `seq` on the invalidation channel.
+    async fn heartbeat(&self, seq: u64) -> anyhow::Result<()> {
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((seq, Instant::now()));
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.channels.invalidations)
+            .arg(format!("{} hb:{seq}", self.instance));
+        self.query::<i64>(&cmd).await.map(drop)
+    }
+
+    /// How long ago heartbeat `seq` was sent (and forgets it and older ones).
+    fn echo(&self, seq: u64) -> Option<Duration> {
+        let mut sent = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut latency = None;
+        while let Some(&(s, at)) = sent.front() {
+            if s > seq {
+                break;
+            }
+            sent.pop_front();
+            if s == seq {
+                latency = Some(at.elapsed());
+            }
+        }
+        latency
+    }
+
+    /// When the oldest heartbeat not yet echoed was sent.
+    fn oldest_unanswered(&self) -> Option<Instant> {
+        let sent = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
+        sent.front().map(|&(_, at)| at)
+    }
+
+    fn forget_heartbeats(&self) {
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// The task that listens on both channels and watches the heartbeat.
+struct Listener {
+    urls: Vec<String>,
+    store: Arc<RedisStore>,
+    l1: Arc<L1>,
+    breaker: Arc<Breaker>,
+    events: mpsc::UnboundedSender<String>,
+}
+
+impl Listener {
+    async fn run(self) {
+        let mut next = 0usize;
+        loop {
+            let url = &self.urls[next % self.urls.len()];
+            next += 1;
+            if let Err(err) = self.listen(url).await {
+                tracing::debug!(error = %format!("{err:#}"), "cache channel lost");
+            }
+            // Whatever was said while nobody listened is lost: no local copies, and no
+            // trust in the store, until the outbox is replayed.
+            self.l1.reset(false);
+            self.store.forget_heartbeats();
+            self.breaker.stalled();
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    }
+
+    async fn listen(&self, url: &str) -> anyhow::Result<()> {
+        let client = redis::Client::open(url)?;
+        let pubsub = tokio::time::timeout(RESPONSE_TIMEOUT * 2, client.get_async_pubsub())
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out connecting"))??;
+        let (mut sink, mut stream) = pubsub.split();
+        let channels = [
+            &self.store.channels.invalidations,
+            &self.store.channels.events,
+        ];
+        tokio::time::timeout(RESPONSE_TIMEOUT, sink.subscribe(&channels))
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out subscribing"))??;
+        // Subscribed anew: what was missed before is the replay's business.
+        self.breaker.stalled();
+        self.l1.reset(true);
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut seq = 0u64;
+        let mut beating = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        anyhow::bail!("the channel closed");
+                    };
+                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    if message.get_channel_name() == self.store.channels.events {
+                        let _ = self.events.send(payload);
+                        continue;
+                    }
+                    match payload.split_once(' ') {
+                        Some((from, beat)) if from == self.store.instance => {
+                            if let Some(seq) = beat.strip_prefix("hb:").and_then(|s| s.parse().ok())
+                                && self.store.echo(seq).is_some_and(|latency| latency > LATE_ECHO)
+                            {
+                                anyhow::bail!("a heartbeat came back late: Redis stalled");
+                            }
+                        }
+                        Some((_, key)) if key.starts_with("hb:") => {}
+                        Some((_, key)) => self.l1.remove(key),
+                        None => self.l1.reset(true),
+                    }
+                }
+                _ = tick.tick() => {
+                    if self.store.oldest_unanswered().is_some_and(|at| at.elapsed() > NO_ECHO) {
+                        anyhow::bail!("no heartbeat came back: Redis stalled");
+                    }
+                    seq += 1;
+                    let store = self.store.clone();
+                    beating.spawn(async move { store.heartbeat(seq).await });
+                    while beating.try_join_next().is_some() {}
+                }
+            }
+        }
     }
 }
 
@@ -216,10 +432,10 @@ impl KvStore for RedisStore {
     }
 
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> anyhow::Result<(i64, Duration)> {
-        // INCRBY, start the window only if the key is new, then read what is left; atomically.
-        let mut conn = self.pool.get().await.context("redis pool")?;
-        let result: Result<(i64, i64, i64), _> = redis::pipe()
-            .atomic()
+        // INCRBY, start the window only if the key is new, then read what is left; atomically
+        // (one key: one slot, also in a cluster).
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("INCRBY")
             .arg(key)
             .arg(delta)
@@ -228,13 +444,8 @@ impl KvStore for RedisStore {
             .arg(millis(ttl))
             .arg("NX")
             .cmd("PTTL")
-            .arg(key)
-            .query_async(&mut conn.inner)
-            .await;
-        if result.is_err() {
-            conn.broken = true;
-        }
-        let (count, _, left) = result.context("redis incr")?;
+            .arg(key);
+        let (count, _, left): (i64, i64, i64) = self.pipeline(&pipe).await?;
         Ok((count, Duration::from_millis(left.max(0) as u64)))
     }
 
@@ -296,29 +507,42 @@ impl KvStore for RedisStore {
     }
 
     async fn set_many(&self, entries: &[(&str, &str)], ttl: Duration) -> anyhow::Result<()> {
-        let mut pipe = redis::pipe();
-        for (key, value) in entries {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(millis(ttl))
+        let set = |key: &str, value: &str| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("PX").arg(millis(ttl));
+            cmd
+        };
+        let mut announcements = redis::pipe();
+        for (key, _) in entries {
+            announcements
+                .cmd("PUBLISH")
+                .arg(&self.channels.invalidations)
+                .arg(format!("{} {key}", self.instance))
                 .ignore();
         }
-        if let Some(announce) = &self.announce {
-            for (key, _) in entries {
-                pipe.cmd("PUBLISH")
-                    .arg(&announce.channel)
-                    .arg(announce.message(key))
-                    .ignore();
+        match &self.conns {
+            // One round trip: every SET and every announcement.
+            Conns::Pool(_) => {
+                let mut pipe = redis::pipe();
+                for (key, value) in entries {
+                    pipe.add_command(set(key, value)).ignore();
+                }
+                for cmd in announcements.cmd_iter() {
+                    pipe.add_command(cmd.clone()).ignore();
+                }
+                self.pipeline::<()>(&pipe).await
+            }
+            // Keys of several slots cannot share a pipeline: one command each, at once; the
+            // announcements (one channel) in one pipeline after them.
+            Conns::Cluster(..) => {
+                futures_util::future::try_join_all(entries.iter().map(|(key, value)| {
+                    let cmd = set(key, value);
+                    async move { self.query::<()>(&cmd).await }
+                }))
+                .await?;
+                self.pipeline::<()>(&announcements).await
             }
         }
-        let mut conn = self.pool.get().await.context("redis pool")?;
-        let result: Result<(), _> = pipe.query_async(&mut conn.inner).await;
-        if result.is_err() {
-            conn.broken = true;
-        }
-        result.context("redis set + publish").map(drop)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

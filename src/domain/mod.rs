@@ -2,6 +2,7 @@
 //! values the services exchange with the adapters and the caches.
 
 pub mod analytics;
+mod change;
 mod currency;
 mod email;
 mod identity;
@@ -13,11 +14,14 @@ mod rate;
 pub mod token;
 
 pub use analytics::{DailyAnalytics, NewEvent};
+pub use change::{Change, Recorded};
 pub use currency::{CurrencyCode, CurrencyPair};
 pub use email::Email;
 pub use identity::{AuthUser, SessionRecord};
 pub use money::{MONEY_SCALE, Money, convert, round_money};
-pub use order::{NewOrder, NewPayment, Order, OrderStatus, Payment, PaymentStatus};
+pub use order::{
+    NewOrder, NewPayment, Order, OrderStatus, Payment, PaymentStatus, idempotency_key_of,
+};
 pub use password::Password;
 pub use permission::Permission;
 pub use rate::{ExchangeRate, NewRate, Quote};

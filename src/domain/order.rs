@@ -122,6 +122,9 @@ pub struct Order {
     pub created_at: DateTime,
     /// Last change.
     pub updated_at: DateTime,
+    /// The key the client placed it with, if any.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 impl Order {
@@ -143,6 +146,19 @@ impl Order {
     }
 }
 
+/// A client's idempotency key: 1 to 255 printable ASCII characters (surrounding spaces
+/// dropped).
+pub fn idempotency_key_of(field: &'static str, raw: &str) -> AppResult<String> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::bad_input(
+            field,
+            "must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
 /// An order to place, priced and validated.
 #[derive(Clone, Debug)]
 pub struct NewOrder {
@@ -154,7 +170,10 @@ pub struct NewOrder {
     pub pair: CurrencyPair,
     /// Amount sold.
     pub amount: Money,
-    /// Rate locked into the order.
+    /// The rate locked into the order: its row (which must still be valid when the order
+    /// is stored) and value.
+    pub rate_id: Uuid,
+    /// Its value.
     pub rate: Decimal,
     /// `amount × rate`.
     pub to_amount: Decimal,
@@ -162,6 +181,18 @@ pub struct NewOrder {
     pub expires_at: DateTime,
     /// Creation time.
     pub created_at: DateTime,
+    /// The client's key for retrying safely.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewOrder {
+    /// Whether `existing`, found under the same key, was placed by this very request (same
+    /// pair and amount; the rate may have moved since).
+    pub fn is_replayed_by(&self, existing: &Order) -> bool {
+        existing.from_currency == self.pair.from.as_str()
+            && existing.to_currency == self.pair.to.as_str()
+            && existing.amount == self.amount.get()
+    }
 }
 
 /// A payment as the API sees it.
@@ -213,18 +244,11 @@ impl NewPayment {
                 "must be 1 to 100 characters",
             ));
         }
-        let key = idempotency_key.trim();
-        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(AppError::bad_input(
-                "input.idempotencyKey",
-                "must be 1 to 255 printable ASCII characters",
-            ));
-        }
         Ok(Self {
             order_id,
             payment_method: method.to_owned(),
             amount,
-            idempotency_key: key.to_owned(),
+            idempotency_key: idempotency_key_of("input.idempotencyKey", idempotency_key)?,
         })
     }
 

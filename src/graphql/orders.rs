@@ -6,7 +6,7 @@ use super::identity::parse_id;
 use super::loaders;
 use super::types::DecimalScalar;
 use super::types::order::{Order, OrderConnection, OrderStatus};
-use crate::domain::{CurrencyPair, Money, Permission};
+use crate::domain::{CurrencyPair, Money, Permission, idempotency_key_of};
 use crate::error::{AppError, AppResult};
 use crate::web::orders::{Cursor, MAX_PAGE};
 use async_graphql::{Context, ID, InputObject, Object};
@@ -20,6 +20,9 @@ pub struct CreateOrderInput {
     pub to_currency: String,
     /// Amount sold.
     pub amount: DecimalScalar,
+    /// Client-chosen key (1 to 255 printable ASCII characters) to retry safely: the same key
+    /// with the same pair and amount returns the same order; with others it is `CONFLICT`.
+    pub idempotency_key: Option<String>,
 }
 
 /// Order queries.
@@ -86,10 +89,15 @@ impl OrderMutation {
             &input.to_currency,
         )?;
         let amount = Money::parse("input.amount", input.amount.0)?;
+        let key = input
+            .idempotency_key
+            .as_deref()
+            .map(|k| idempotency_key_of("input.idempotencyKey", k))
+            .transpose()?;
         Ok(Order(
             ctx.stack()?
                 .orders
-                .create(viewer.user.id, pair, amount)
+                .create(viewer.user.id, pair, amount, key)
                 .await?,
         ))
     }

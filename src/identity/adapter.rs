@@ -6,8 +6,8 @@
 use super::{Account, ClientInfo, StoredSession};
 use crate::clock::DateTime;
 use crate::context::ApplicationContext;
-use crate::db::write_txn;
-use crate::domain::SessionRecord;
+use crate::db::{record_change, write_txn};
+use crate::domain::{Change, Recorded, SessionRecord};
 use crate::error::{AppError, AppResult, ResultExt};
 use entity::identity::{sessions, trusted_devices, user_permissions, user_tokens, users};
 use sea_orm::sea_query::Expr;
@@ -104,8 +104,15 @@ impl ContextualIdentityAdapter {
             .collect())
     }
 
-    /// Grants `permission` in this context; `false` when it was already granted.
-    pub async fn grant(&self, user_id: Uuid, permission: &str, at: DateTime) -> AppResult<bool> {
+    /// Grants `permission` in this context; `None` when it was already granted, else the
+    /// change recorded with it.
+    pub async fn grant(
+        &self,
+        user_id: Uuid,
+        permission: &str,
+        at: DateTime,
+    ) -> AppResult<Option<Recorded>> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
         let inserted = user_permissions::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
@@ -113,25 +120,35 @@ impl ContextualIdentityAdapter {
             application_context: Set(self.ctx.as_str().to_owned()),
             granted_at: Set(at),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .on_unique(|| AppError::conflict("already granted"));
         match inserted {
-            Ok(_) => Ok(true),
-            Err(AppError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(AppError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e),
         }
+        let recorded = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(Some(recorded))
     }
 
-    /// Revokes `permission` in this context; `false` when it was not granted.
-    pub async fn revoke(&self, user_id: Uuid, permission: &str) -> AppResult<bool> {
+    /// Revokes `permission` in this context; `None` when it was not granted, else the
+    /// change recorded with it.
+    pub async fn revoke(&self, user_id: Uuid, permission: &str) -> AppResult<Option<Recorded>> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
         let res = user_permissions::Entity::delete_many()
             .filter(user_permissions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(user_permissions::Column::UserId.eq(user_id))
             .filter(user_permissions::Column::Permission.eq(permission))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(res.rows_affected > 0)
+        if res.rows_affected == 0 {
+            return Ok(None);
+        }
+        let recorded = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(Some(recorded))
     }
 
     /// Stores a new session of this context for `record.user_id`, started at `at` by
@@ -190,70 +207,33 @@ impl ContextualIdentityAdapter {
             .collect())
     }
 
-    /// Deletes the session `id` of `user_id`; returns its token hash when it existed.
-    pub async fn delete_session(&self, user_id: Uuid, id: &str) -> AppResult<Option<String>> {
-        let found = sessions::Entity::find_by_id(id.to_owned())
-            .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
-            .filter(sessions::Column::UserId.eq(user_id))
-            .one(&self.db)
+    /// Deletes the session `id` of `user_id`; the change recorded with it, when it existed.
+    pub async fn delete_session(&self, user_id: Uuid, id: &str) -> AppResult<Option<Recorded>> {
+        let ended = self
+            .delete_sessions(user_id, Some(self.ctx), SessionScope::Only(id))
             .await?;
-        let Some(found) = found else { return Ok(None) };
-        sessions::Entity::delete_by_id(found.id)
-            .exec(&self.db)
-            .await?;
-        Ok(Some(found.token_hash))
+        Ok(ended.1)
     }
 
-    /// Deletes every session of `user_id` in this context except `keep`; returns the token
-    /// hashes deleted.
-    pub async fn delete_sessions_of(
-        &self,
-        user_id: Uuid,
-        keep: Option<&str>,
-    ) -> AppResult<Vec<String>> {
-        Ok(self
-            .delete_sessions(user_id, Some(self.ctx), keep)
-            .await?
-            .into_iter()
-            .map(|(_, hash)| hash)
-            .collect())
+    /// Deletes every session of `user_id` in this context; how many, and the change
+    /// recorded with it.
+    pub async fn delete_sessions_of(&self, user_id: Uuid) -> AppResult<(usize, Option<Recorded>)> {
+        self.delete_sessions(user_id, Some(self.ctx), SessionScope::All)
+            .await
     }
 
-    /// Deletes the sessions of `user_id` in every context except `keep` (a password change
-    /// or reset ends them all); returns `(context, token_hash)` of each.
-    pub async fn delete_sessions_everywhere(
-        &self,
-        user_id: Uuid,
-        keep: Option<&str>,
-    ) -> AppResult<Vec<(String, String)>> {
-        self.delete_sessions(user_id, None, keep).await
-    }
-
+    /// Deletes sessions of `user_id` (in `ctx`, or every context) inside one transaction
+    /// that records their end.
     async fn delete_sessions(
         &self,
         user_id: Uuid,
         ctx: Option<ApplicationContext>,
-        keep: Option<&str>,
-    ) -> AppResult<Vec<(String, String)>> {
+        scope: SessionScope<'_>,
+    ) -> AppResult<(usize, Option<Recorded>)> {
         let txn = self.db.begin_with_options(write_txn()).await?;
-        let mut query = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id));
-        if let Some(ctx) = ctx {
-            query = query.filter(sessions::Column::ApplicationContext.eq(ctx.as_str()));
-        }
-        if let Some(keep) = keep {
-            query = query.filter(sessions::Column::Id.ne(keep));
-        }
-        let doomed = query.all(&txn).await?;
-        let ids: Vec<String> = doomed.iter().map(|s| s.id.clone()).collect();
-        sessions::Entity::delete_many()
-            .filter(sessions::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
+        let ended = end_sessions(&txn, user_id, ctx, scope).await?;
         txn.commit().await?;
-        Ok(doomed
-            .into_iter()
-            .map(|s| (s.application_context, s.token_hash))
-            .collect())
+        Ok(ended)
     }
 
     /// Records that a session was used.
@@ -275,31 +255,46 @@ impl ContextualIdentityAdapter {
             .rows_affected)
     }
 
-    /// Replaces the password hash.
-    pub async fn set_password_hash(
+    /// Replaces the password hash and ends every session of the user in every context but
+    /// `keep` (and, with `void_resets`, every outstanding reset token), in one transaction;
+    /// the changes recorded with it.
+    pub async fn set_password(
         &self,
         user_id: Uuid,
         hash: String,
+        keep: Option<&str>,
+        void_resets: bool,
         at: DateTime,
-    ) -> AppResult<()> {
+    ) -> AppResult<Vec<Recorded>> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::Id.eq(user_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(())
+        if void_resets {
+            void_tokens(&txn, user_id, TokenPurpose::ResetPassword, at).await?;
+        }
+        let scope = keep.map_or(SessionScope::All, SessionScope::AllBut);
+        let (_, ended) = end_sessions(&txn, user_id, None, scope).await?;
+        let user = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(ended.into_iter().chain([user]).collect())
     }
 
-    /// Marks the email verified.
-    pub async fn set_email_verified(&self, user_id: Uuid, at: DateTime) -> AppResult<()> {
+    /// Marks the email verified; the change recorded with it.
+    pub async fn set_email_verified(&self, user_id: Uuid, at: DateTime) -> AppResult<Recorded> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
         users::Entity::update_many()
             .col_expr(users::Column::EmailVerified, Expr::value(true))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::Id.eq(user_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(())
+        let recorded = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(recorded)
     }
 
     /// Stores a one-time token of this context.
@@ -360,6 +355,21 @@ impl ContextualIdentityAdapter {
         void_tokens(&txn, row.user_id, purpose, now).await?;
         txn.commit().await?;
         Ok(Some(row.user_id))
+    }
+
+    /// Records `change` in the identity database's outbox, on its own.
+    pub async fn record_change(&self, change: Change) -> AppResult<Recorded> {
+        record_change(&self.db, change).await
+    }
+
+    /// Changes recorded up to `before`, oldest first.
+    pub async fn pending_changes(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
+        crate::db::pending_changes(&self.db, before).await
+    }
+
+    /// Forgets changes every cache and subscriber has seen.
+    pub async fn forget_changes(&self, ids: &[Uuid]) -> AppResult<()> {
+        crate::db::forget_changes(&self.db, ids).await
     }
 
     /// The trusted device whose credential hashes to `token_hash`, if it was used since
@@ -427,6 +437,52 @@ impl ContextualIdentityAdapter {
     ) -> AppResult<u64> {
         void_tokens(&self.db, user_id, purpose, now).await
     }
+}
+
+/// Which sessions of a user to end.
+#[derive(Clone, Copy)]
+enum SessionScope<'a> {
+    /// Every one.
+    All,
+    /// Every one but this id.
+    AllBut(&'a str),
+    /// Only this id.
+    Only(&'a str),
+}
+
+/// Ends sessions of `user_id` (in `ctx`, or every context) within `conn`'s transaction and
+/// records their end: how many, and the change (when any ended).
+async fn end_sessions(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    ctx: Option<ApplicationContext>,
+    scope: SessionScope<'_>,
+) -> AppResult<(usize, Option<Recorded>)> {
+    let mut query = sessions::Entity::find().filter(sessions::Column::UserId.eq(user_id));
+    if let Some(ctx) = ctx {
+        query = query.filter(sessions::Column::ApplicationContext.eq(ctx.as_str()));
+    }
+    query = match scope {
+        SessionScope::All => query,
+        SessionScope::AllBut(keep) => query.filter(sessions::Column::Id.ne(keep)),
+        SessionScope::Only(id) => query.filter(sessions::Column::Id.eq(id)),
+    };
+    let doomed = query.all(conn).await?;
+    if doomed.is_empty() {
+        return Ok((0, None));
+    }
+    let ids: Vec<String> = doomed.iter().map(|s| s.id.clone()).collect();
+    sessions::Entity::delete_many()
+        .filter(sessions::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?;
+    let sessions = doomed
+        .into_iter()
+        .map(|s| (s.application_context, s.token_hash))
+        .collect::<Vec<_>>();
+    let count = sessions.len();
+    let recorded = record_change(conn, Change::SessionsEnded { sessions }).await?;
+    Ok((count, Some(recorded)))
 }
 
 async fn void_tokens(

@@ -12,6 +12,7 @@ use crate::cache::FillToken;
 use crate::cache::adapter::ContextualRedisAdapter;
 use crate::cache::keys::SESSION_TTL;
 use crate::clock::now;
+use crate::coherence::{Coherence, Outbox};
 use crate::domain::analytics::event;
 use crate::domain::{AuthUser, Email, NewEvent, Password, Permission, SessionRecord, SessionToken};
 use crate::error::{AppError, AppResult};
@@ -42,6 +43,7 @@ pub struct WebUserManager {
     throttle: Throttle,
     mailer: Arc<dyn Mailer>,
     events: Arc<dyn IdentityEvents>,
+    coherence: Arc<Coherence>,
     touched: Mutex<HashMap<String, Instant>>,
     /// Mail jobs running after their request answered.
     mail_jobs: Arc<Semaphore>,
@@ -58,6 +60,7 @@ impl WebUserManager {
         throttle: Throttle,
         mailer: Arc<dyn Mailer>,
         events: Arc<dyn IdentityEvents>,
+        coherence: Arc<Coherence>,
     ) -> Self {
         Self {
             db,
@@ -65,6 +68,7 @@ impl WebUserManager {
             throttle,
             mailer,
             events,
+            coherence,
             touched: Mutex::new(HashMap::new()),
             mail_jobs: Arc::new(Semaphore::new(MAIL_JOBS)),
         }
@@ -174,9 +178,6 @@ impl WebUserManager {
         match user {
             Some(user) if ok => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
-                // A fresh sign-in sees fresh permissions, also ones changed by the CLI from
-                // another process while this one kept its cached copy.
-                self.store.invalidate_user(user.id).await;
                 self.record(Some(user.id), event::USER_LOGGED_IN).await;
                 self.start_session(user, client, trusted).await
             }
@@ -294,21 +295,22 @@ impl WebUserManager {
 
     /// Ends the viewer's session.
     pub async fn logout(&self, viewer: &Viewer) -> AppResult<()> {
-        if let Some(hash) = self
+        let ended = self
             .db
             .delete_session(viewer.user.id, &viewer.session.id)
-            .await?
-        {
-            self.store.invalidate_sessions([hash]).await;
-        }
+            .await?;
+        self.coherence
+            .apply(Outbox::Identity, ended.into_iter().collect())
+            .await;
         Ok(())
     }
 
     /// Ends every session of the viewer in this context; returns how many.
     pub async fn logout_all(&self, viewer: &Viewer) -> AppResult<i32> {
-        let hashes = self.db.delete_sessions_of(viewer.user.id, None).await?;
-        let count = hashes.len();
-        self.store.invalidate_sessions(hashes).await;
+        let (count, ended) = self.db.delete_sessions_of(viewer.user.id).await?;
+        self.coherence
+            .apply(Outbox::Identity, ended.into_iter().collect())
+            .await;
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
@@ -319,13 +321,11 @@ impl WebUserManager {
 
     /// Ends one of the viewer's sessions; `false` when there is no such session.
     pub async fn revoke_session(&self, viewer: &Viewer, id: &str) -> AppResult<bool> {
-        match self.db.delete_session(viewer.user.id, id).await? {
-            Some(hash) => {
-                self.store.invalidate_sessions([hash]).await;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(ended) = self.db.delete_session(viewer.user.id, id).await? else {
+            return Ok(false);
+        };
+        self.coherence.apply(Outbox::Identity, vec![ended]).await;
+        Ok(true)
     }
 
     /// Changes the password and ends every other session of the user (all contexts).
@@ -348,17 +348,13 @@ impl WebUserManager {
             ));
         }
         let hash = password::hash(new).await?;
-        self.db.set_password_hash(user.id, hash, now()).await?;
-        // A reset link mailed before the change must not undo it.
-        self.db
-            .void_user_tokens(user.id, TokenPurpose::ResetPassword, now())
-            .await?;
-        let ended = self
+        // A reset link mailed before the change must not undo it: outstanding reset tokens
+        // are voided with it.
+        let changes = self
             .db
-            .delete_sessions_everywhere(user.id, Some(&viewer.session.id))
+            .set_password(user.id, hash, Some(&viewer.session.id), true, now())
             .await?;
-        self.store.invalidate_sessions_anywhere(ended).await;
-        self.store.invalidate_user_everywhere(user.id).await;
+        self.coherence.apply(Outbox::Identity, changes).await;
         Ok(())
     }
 
@@ -384,8 +380,8 @@ impl WebUserManager {
     /// Verifies an email with a mailed token.
     pub async fn verify_email(&self, raw_token: &str) -> AppResult<AuthUser> {
         let user_id = self.consume(raw_token, TokenPurpose::VerifyEmail).await?;
-        self.db.set_email_verified(user_id, now()).await?;
-        self.store.invalidate_user_everywhere(user_id).await;
+        let changed = self.db.set_email_verified(user_id, now()).await?;
+        self.coherence.apply(Outbox::Identity, vec![changed]).await;
         let user = self
             .db
             .user(user_id)
@@ -442,10 +438,11 @@ impl WebUserManager {
     pub async fn reset_password(&self, raw_token: &str, new: Password) -> AppResult<()> {
         let user_id = self.consume(raw_token, TokenPurpose::ResetPassword).await?;
         let hash = password::hash(new).await?;
-        self.db.set_password_hash(user_id, hash, now()).await?;
-        let ended = self.db.delete_sessions_everywhere(user_id, None).await?;
-        self.store.invalidate_sessions_anywhere(ended).await;
-        self.store.invalidate_user_everywhere(user_id).await;
+        let changes = self
+            .db
+            .set_password(user_id, hash, None, false, now())
+            .await?;
+        self.coherence.apply(Outbox::Identity, changes).await;
         Ok(())
     }
 
@@ -473,8 +470,11 @@ impl WebUserManager {
             return Err(AppError::NotFound("user"));
         }
         let granted = self.db.grant(user_id, permission.as_str(), now()).await?;
-        self.store.invalidate_user(user_id).await;
-        Ok(granted)
+        let changed = granted.is_some();
+        self.coherence
+            .apply(Outbox::Identity, granted.into_iter().collect())
+            .await;
+        Ok(changed)
     }
 
     /// Revokes `permission` in this context from `user_id`.
@@ -483,8 +483,11 @@ impl WebUserManager {
             return Err(AppError::NotFound("user"));
         }
         let revoked = self.db.revoke(user_id, permission.as_str()).await?;
-        self.store.invalidate_user(user_id).await;
-        Ok(revoked)
+        let changed = revoked.is_some();
+        self.coherence
+            .apply(Outbox::Identity, revoked.into_iter().collect())
+            .await;
+        Ok(changed)
     }
 
     /// Housekeeping: deletes expired sessions and forgets devices no longer trusted.

@@ -9,8 +9,8 @@ use crate::clock::DateTime;
 use crate::db::write_txn;
 use crate::domain::analytics::{EventCount, PairVolume};
 use crate::domain::{
-    CurrencyPair, DailyAnalytics, ExchangeRate, NewEvent, NewOrder, NewPayment, Order, OrderStatus,
-    Payment, PaymentStatus,
+    Change, CurrencyPair, DailyAnalytics, ExchangeRate, NewEvent, NewOrder, NewPayment, Order,
+    OrderStatus, Payment, PaymentStatus, Recorded,
 };
 use crate::error::{AppError, AppResult, ResultExt};
 use chrono::NaiveDate;
@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     Statement, TransactionTrait,
 };
 use uuid::Uuid;
@@ -36,6 +36,17 @@ pub type WebDatabaseAdapter = WebDb<DatabaseConnection>;
 
 /// One write transaction on the web database. Dropped without `commit`, it rolls back.
 pub type WebTransaction = WebDb<DatabaseTransaction>;
+
+/// What became of a new order.
+#[derive(Clone, Debug)]
+pub enum OrderInsert {
+    /// Stored.
+    Placed(Order),
+    /// The rate it would lock is no longer valid (it was closed after it was read).
+    RateClosed,
+    /// The user already placed an order with this idempotency key.
+    KeyUsed,
+}
 
 /// Every rate valid at one moment, and when that set next changes by itself.
 #[derive(Clone, Debug)]
@@ -59,28 +70,54 @@ impl WebDatabaseAdapter {
         })
     }
 
-    /// Inserts an order and its analytics event atomically. PostgreSQL does both in one
-    /// statement (one round trip instead of four: the hot path of `createOrder`); SQLite,
-    /// which has no data-modifying CTEs, in one write transaction.
+    /// Stores a new order and its analytics event atomically, provided the rate it locks is
+    /// still the valid one and the client's idempotency key is new. PostgreSQL does it in one
+    /// statement (one round trip: the hot path of `createOrder`); SQLite, which has no
+    /// data-modifying CTEs, in one write transaction.
     pub async fn insert_order_with_event(
         &self,
         new: &NewOrder,
         event: NewEvent,
-    ) -> AppResult<Order> {
-        if self.conn.get_database_backend() != DbBackend::Postgres {
+    ) -> AppResult<OrderInsert> {
+        let placed = if self.conn.get_database_backend() == DbBackend::Postgres {
+            self.insert_order_in_one_statement(new, event).await
+        } else {
             let txn = self.begin_write().await?;
-            let order = txn.insert_order(new).await?;
-            txn.record_event(event).await?;
-            txn.commit().await?;
-            return Ok(order);
+            if !txn.rate_is_valid(new.rate_id, new.created_at).await? {
+                return Ok(OrderInsert::RateClosed);
+            }
+            match txn.insert_order(new).await {
+                Ok(order) => {
+                    txn.record_event(event).await?;
+                    txn.commit().await?;
+                    Ok(Some(order))
+                }
+                Err(err) => Err(err),
+            }
+        };
+        match placed {
+            Ok(Some(order)) => Ok(OrderInsert::Placed(order)),
+            Ok(None) => Ok(OrderInsert::RateClosed),
+            Err(AppError::Conflict(_)) => Ok(OrderInsert::KeyUsed),
+            Err(err) => Err(err),
         }
+    }
+
+    async fn insert_order_in_one_statement(
+        &self,
+        new: &NewOrder,
+        event: NewEvent,
+    ) -> AppResult<Option<Order>> {
         const SQL: &str = "WITH created AS (\
              INSERT INTO orders (id, user_id, from_currency, to_currency, amount, exchange_rate, \
              to_amount, paid_amount, pending_amount, status, expires_at, paid_at, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             updated_at, idempotency_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $19 \
+             WHERE EXISTS (SELECT 1 FROM exchange_rates WHERE id = $20 AND valid_from <= $13 \
+             AND (valid_until IS NULL OR valid_until > $13)) \
              RETURNING *), \
              recorded AS (INSERT INTO analytics_events (id, user_id, event_type, event_data, \
-             created_at) VALUES ($14, $15, $16, $17, $18)) \
+             created_at) SELECT $14, $15, $16, $17, $18 FROM created) \
              SELECT * FROM created";
         let row = order_row(new);
         let values: Vec<sea_orm::Value> = vec![
@@ -102,17 +139,66 @@ impl WebDatabaseAdapter {
             event.event_type.into(),
             event.data.into(),
             event.at.into(),
+            row.idempotency_key.into(),
+            new.rate_id.into(),
         ];
-        let created = orders::Entity::find()
+        orders::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 SQL,
                 values,
             ))
             .one(&self.conn)
+            .await
+            .on_unique(|| AppError::conflict("idempotencyKey used"))?
+            .map(order)
+            .transpose()
+    }
+
+    /// The order `user_id` placed with idempotency key `key`.
+    pub async fn order_by_key(&self, user_id: Uuid, key: &str) -> AppResult<Option<Order>> {
+        orders::Entity::find()
+            .filter(orders::Column::UserId.eq(user_id))
+            .filter(orders::Column::IdempotencyKey.eq(key))
+            .one(&self.conn)
             .await?
-            .ok_or(DbErr::RecordNotInserted)?;
-        order(created)
+            .map(order)
+            .transpose()
+    }
+
+    /// Takes (or renews) the lease `name` for `holder` until `until`, unless another holder
+    /// has it past `now`; whether `holder` has it.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime,
+        until: DateTime,
+    ) -> AppResult<bool> {
+        let backend = self.conn.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.expires_at < $4 OR leases.holder = excluded.holder"
+            }
+            _ => {
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.expires_at < ? OR leases.holder = excluded.holder"
+            }
+        };
+        let taken = self
+            .conn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [name.into(), holder.into(), until.into(), now.into()],
+            ))
+            .await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     /// Rates of `pair`, newest `valid_from` first.
@@ -379,6 +465,37 @@ impl<C: ConnectionTrait> WebDb<C> {
             .transpose()
     }
 
+    /// Whether the rate `id` is valid at `at`.
+    pub async fn rate_is_valid(&self, id: Uuid, at: DateTime) -> AppResult<bool> {
+        use exchange_rates::Column as C;
+        Ok(exchange_rates::Entity::find_by_id(id)
+            .filter(C::ValidFrom.lte(at))
+            .filter(
+                Condition::any()
+                    .add(C::ValidUntil.is_null())
+                    .add(C::ValidUntil.gt(at)),
+            )
+            .one(&self.conn)
+            .await?
+            .is_some())
+    }
+
+    /// Records `change` in this database's outbox (inside the caller's transaction, so it
+    /// commits with the write it describes).
+    pub async fn record_change(&self, change: Change) -> AppResult<Recorded> {
+        crate::db::record_change(&self.conn, change).await
+    }
+
+    /// Changes recorded up to `before`, oldest first.
+    pub async fn pending_changes(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
+        crate::db::pending_changes(&self.conn, before).await
+    }
+
+    /// Forgets changes every cache and subscriber has seen.
+    pub async fn forget_changes(&self, ids: &[Uuid]) -> AppResult<()> {
+        crate::db::forget_changes(&self.conn, ids).await
+    }
+
     /// Records an analytics event.
     pub async fn record_event(&self, event: NewEvent) -> AppResult<()> {
         analytics_events::ActiveModel {
@@ -575,6 +692,7 @@ fn order_row(new: &NewOrder) -> orders::Model {
         paid_at: None,
         created_at: new.created_at,
         updated_at: new.created_at,
+        idempotency_key: new.idempotency_key.clone(),
     }
 }
 
@@ -611,6 +729,7 @@ fn order(m: orders::Model) -> AppResult<Order> {
         expires_at: m.expires_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        idempotency_key: m.idempotency_key,
     })
 }
 

@@ -2,13 +2,13 @@
 //! orders, and the user's order list with its first page cached under
 //! `cache:{ctx}:orders:{user_id}`.
 
-use super::adapter::{WebDatabaseAdapter, WebTransaction};
-use super::analytics::AnalyticsService;
+use super::adapter::{OrderInsert, WebDatabaseAdapter, WebTransaction};
 use super::rates::RateService;
 use crate::cache::{Cache, keys};
 use crate::clock::{DateTime, now};
+use crate::coherence::{Coherence, Outbox};
 use crate::domain::analytics::event;
-use crate::domain::{CurrencyPair, Money, NewEvent, NewOrder, Order, OrderStatus, convert};
+use crate::domain::{Change, CurrencyPair, Money, NewEvent, NewOrder, Order, OrderStatus, convert};
 use crate::error::{AppError, AppResult};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -53,11 +53,11 @@ impl Cursor {
 /// Orders service.
 pub struct OrderService {
     db: WebDatabaseAdapter,
-    cache: Arc<Cache>,
-    keys: keys::Keys,
-    analytics: Arc<AnalyticsService>,
+    coherence: Arc<Coherence>,
     rates: Arc<RateService>,
     payment_window: Duration,
+    cache: Arc<Cache>,
+    keys: keys::Keys,
 }
 
 impl OrderService {
@@ -66,69 +66,116 @@ impl OrderService {
         db: WebDatabaseAdapter,
         cache: Arc<Cache>,
         keys: keys::Keys,
-        analytics: Arc<AnalyticsService>,
+        coherence: Arc<Coherence>,
         rates: Arc<RateService>,
         payment_window: Duration,
     ) -> Self {
         Self {
             db,
-            cache,
-            keys,
-            analytics,
+            coherence,
             rates,
             payment_window,
+            cache,
+            keys,
         }
     }
 
     /// Drops what a write to `user_id`'s orders or payments at `at` made stale: the first
-    /// page of their orders and the analytics of that UTC day.
+    /// page of their orders and the analytics of that UTC day (everywhere; kept in the
+    /// outbox when the store cannot be reached).
     pub async fn invalidate(&self, user_id: Uuid, at: DateTime) {
-        self.cache
-            .invalidate_all([self.keys.orders(user_id), self.analytics.day_key(at)])
+        self.coherence
+            .apply_or_record(Outbox::Web, Change::OrdersChanged { user_id, at })
             .await;
     }
 
-    /// Places an order at the rate valid now (SPEC §3).
+    /// Places an order at the rate valid now (SPEC §3). With an `idempotency_key`, the
+    /// same key and input give the same order; the same key with other input is `CONFLICT`.
     #[tracing::instrument(skip(self))]
     pub async fn create(
         &self,
         user_id: Uuid,
         pair: CurrencyPair,
         amount: Money,
+        idempotency_key: Option<String>,
     ) -> AppResult<Order> {
-        let at = now();
-        // The rates cache is replaced by every rate write before it commits, so it holds
-        // the rate valid now.
-        let rate = self
-            .rates
-            .current(&pair)
-            .await?
-            .ok_or(AppError::NotFound("exchange rate"))?;
-        let to_amount = convert("input.amount", amount, rate.rate)?;
         let window = chrono::Duration::from_std(self.payment_window).map_err(AppError::internal)?;
-        let new = NewOrder {
+        let at = now();
+        let mut new = NewOrder {
             id: Uuid::now_v7(),
             user_id,
             pair,
             amount,
-            rate: rate.rate,
-            to_amount,
+            rate_id: Uuid::nil(),
+            rate: Default::default(),
+            to_amount: Default::default(),
             expires_at: at + window,
             created_at: at,
+            idempotency_key,
         };
+        if let Some(existing) = self.replayed(&new).await? {
+            return Ok(existing);
+        }
+        // The cached rate is checked against the database as the order is stored: a rate
+        // closed since it was cached (by another process, while Redis stalled…) is read
+        // again, so an order never locks a rate that is no longer valid.
+        let mut from_database = false;
+        loop {
+            let rate = if from_database {
+                self.rates.current_from_database(&new.pair).await?
+            } else {
+                self.rates.current(&new.pair).await?
+            }
+            .ok_or(AppError::NotFound("exchange rate"))?;
+            new.rate_id = rate.id;
+            new.rate = rate.rate;
+            new.to_amount = convert("input.amount", amount, rate.rate)?;
+            match self.place(&new).await? {
+                OrderInsert::Placed(order) => {
+                    self.invalidate(user_id, new.created_at).await;
+                    return Ok(order);
+                }
+                OrderInsert::RateClosed if !from_database => from_database = true,
+                OrderInsert::RateClosed => {
+                    return Err(AppError::conflict("the rate changed; try again"));
+                }
+                OrderInsert::KeyUsed => {
+                    return self.replayed(&new).await?.ok_or_else(|| {
+                        AppError::conflict("this idempotencyKey was used for another order")
+                    });
+                }
+            }
+        }
+    }
+
+    /// The order placed earlier with `new`'s idempotency key: `Some` when it is the same
+    /// request again, `CONFLICT` when the key was used for another order.
+    async fn replayed(&self, new: &NewOrder) -> AppResult<Option<Order>> {
+        let Some(key) = &new.idempotency_key else {
+            return Ok(None);
+        };
+        match self.db.order_by_key(new.user_id, key).await? {
+            Some(existing) if new.is_replayed_by(&existing) => Ok(Some(existing)),
+            Some(_) => Err(AppError::conflict(
+                "this idempotencyKey was used for another order or amount",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `new` with its analytics event.
+    async fn place(&self, new: &NewOrder) -> AppResult<OrderInsert> {
         let event = NewEvent {
-            user_id: Some(user_id),
+            user_id: Some(new.user_id),
             event_type: event::ORDER_CREATED,
             data: serde_json::json!({
                 "orderId": new.id,
                 "pair": format!("{}_{}", new.pair.from, new.pair.to),
-                "amount": amount.get(),
+                "amount": new.amount.get(),
             }),
-            at,
+            at: new.created_at,
         };
-        let created = self.db.insert_order_with_event(&new, event).await?;
-        self.invalidate(user_id, at).await;
-        Ok(created)
+        self.db.insert_order_with_event(new, event).await
     }
 
     /// The caller's order, or `None` (also for another user's order).

@@ -4,7 +4,8 @@
 use super::adapter::{CurrentRates, WebDatabaseAdapter};
 use crate::cache::{Cache, keys};
 use crate::clock::{DateTime, now, truncate_micros};
-use crate::domain::{CurrencyPair, ExchangeRate, Money, NewRate, Quote, convert};
+use crate::coherence::{Coherence, Outbox};
+use crate::domain::{Change, CurrencyPair, ExchangeRate, Money, NewRate, Quote, convert};
 use crate::error::{AppError, AppResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ pub struct RateService {
     db: WebDatabaseAdapter,
     cache: Arc<Cache>,
     keys: keys::Keys,
-    changes: broadcast::Sender<ExchangeRate>,
+    coherence: Arc<Coherence>,
 }
 
 /// How long a cached rate may live: the SPEC TTL, but never past the moment it stops being
@@ -29,20 +30,25 @@ fn ttl_until(limit: Option<DateTime>, at: DateTime) -> Duration {
 }
 
 impl RateService {
-    /// A service over the web database and the cache.
-    pub fn new(db: WebDatabaseAdapter, cache: Arc<Cache>, keys: keys::Keys) -> Self {
-        let (changes, _) = broadcast::channel(256);
+    /// A service over the web database and the cache; rate changes reach every process's
+    /// caches and subscribers through `coherence`.
+    pub fn new(
+        db: WebDatabaseAdapter,
+        cache: Arc<Cache>,
+        keys: keys::Keys,
+        coherence: Arc<Coherence>,
+    ) -> Self {
         Self {
             db,
             cache,
             keys,
-            changes,
+            coherence,
         }
     }
 
-    /// New rates as they are set (the `rateChanged` subscription).
+    /// New rates as they are set, through any process (the `rateChanged` subscription).
     pub fn subscribe(&self) -> broadcast::Receiver<ExchangeRate> {
-        self.changes.subscribe()
+        self.coherence.subscribe_rates()
     }
 
     /// The rate of `pair` valid now, through `cache:{ctx}:rates:{from}_{to}`.
@@ -63,6 +69,16 @@ impl RateService {
             .fill(&key, token, &rate, ttl_until(rate.valid_until, at))
             .await;
         Ok(Some(rate))
+    }
+
+    /// The rate of `pair` valid now, from the database (when a cached one proved stale).
+    pub async fn current_from_database(
+        &self,
+        pair: &CurrencyPair,
+    ) -> AppResult<Option<ExchangeRate>> {
+        let key = self.keys.rate(pair.from.as_str(), pair.to.as_str());
+        self.cache.invalidate(&key).await;
+        self.db.rate_at(pair, now()).await
     }
 
     /// What `amount` of `pair.from` buys at the rate valid now (`NOT_FOUND` without one).
@@ -102,11 +118,42 @@ impl RateService {
     }
 
     /// Appends a rate to the pair's timeline: closes the previous rate where the new one
-    /// starts and replaces the cached rate before returning (SPEC §1: the write refreshes
-    /// the cache it makes stale).
+    /// starts. The change is recorded with the write and applied before returning (SPEC §1:
+    /// the write refreshes the caches it makes stale, in every process).
     #[tracing::instrument(skip(self))]
     pub async fn set(&self, new: NewRate) -> AppResult<ExchangeRate> {
+        let txn = self.db.begin_write().await?;
+        let (created, recorded) = Self::append(&txn, new, now()).await?;
+        txn.commit().await?;
+        self.coherence.apply(Outbox::Web, vec![recorded]).await;
+        Ok(created)
+    }
+
+    /// Sets several rates at once, all or none (`exchanger rates import`).
+    pub async fn set_all(
+        &self,
+        rates: Vec<NewRate>,
+    ) -> Result<Vec<ExchangeRate>, (usize, AppError)> {
         let at = now();
+        let txn = self.db.begin_write().await.map_err(|e| (0, e))?;
+        let mut created = Vec::with_capacity(rates.len());
+        let mut recorded = Vec::with_capacity(rates.len());
+        for (i, new) in rates.into_iter().enumerate() {
+            let (rate, change) = Self::append(&txn, new, at).await.map_err(|e| (i, e))?;
+            created.push(rate);
+            recorded.push(change);
+        }
+        txn.commit().await.map_err(|e| (created.len(), e))?;
+        self.coherence.apply(Outbox::Web, recorded).await;
+        Ok(created)
+    }
+
+    /// Appends one rate inside `txn`, recording the change.
+    async fn append(
+        txn: &super::WebTransaction,
+        new: NewRate,
+        at: DateTime,
+    ) -> AppResult<(ExchangeRate, crate::domain::Recorded)> {
         let explicit_start = new.valid_from.map(truncate_micros);
         let valid_until = new.valid_until.map(truncate_micros);
         let after_start = |until: DateTime, start: DateTime| {
@@ -122,8 +169,6 @@ impl RateService {
         if let Some(until) = valid_until {
             after_start(until, explicit_start.unwrap_or(at))?;
         }
-
-        let txn = self.db.begin_write().await?;
         txn.lock_pair(&new.pair).await?;
         let latest = txn.latest_rate(&new.pair).await?;
         let valid_from = match (&latest, explicit_start) {
@@ -161,30 +206,11 @@ impl RateService {
                 at,
             )
             .await?;
-
-        // Refresh both caches while the pair is still locked, so a concurrent writer of the
-        // same pair cannot put its older value over ours.
-        let pair_key = self.keys.rate(new.pair.from.as_str(), new.pair.to.as_str());
-        match txn.rate_at(&new.pair, at).await? {
-            Some(current) => {
-                self.cache
-                    .put(&pair_key, &current, ttl_until(current.valid_until, at))
-                    .await;
-            }
-            None => self.cache.invalidate(&pair_key).await,
-        }
-        let CurrentRates { rates, next_change } = txn.current_rates(at).await?;
-        let all_key = self.keys.all_rates();
-        self.cache
-            .put(&all_key, &rates, ttl_until(next_change, at))
-            .await;
-
-        if let Err(err) = txn.commit().await {
-            self.cache.invalidate_all([pair_key, all_key]).await;
-            return Err(err);
-        }
-        // Nobody listening is fine.
-        let _ = self.changes.send(created.clone());
-        Ok(created)
+        let recorded = txn
+            .record_change(Change::RateSet {
+                rate: created.clone(),
+            })
+            .await?;
+        Ok((created, recorded))
     }
 }

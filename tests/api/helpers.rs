@@ -17,8 +17,9 @@
 //! `app.sign_up_with(SignUp { .. })` varies the password or the client. `app.log_in` is the
 //! one way to sign in again.
 
+use exchanger::cache::redis::RedisTarget;
 use exchanger::config::{Config, Storage};
-use exchanger::stack::{Stores, WebStack};
+use exchanger::stack::{Role, Stores, WebStack};
 use exchanger::startup::Application;
 use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
@@ -30,26 +31,63 @@ use std::time::Duration;
 pub enum Backend {
     /// SQLite files + in-process store.
     Embedded,
-    /// PostgreSQL + Redis.
+    /// PostgreSQL + Redis (or a Redis Cluster).
     Postgres {
         /// Maintenance database URL of the throwaway cluster.
         postgres_url: String,
-        /// Redis URL.
-        redis_url: String,
+        /// Where Redis is.
+        redis: RedisTarget,
     },
 }
 
-/// The backend selected by `TEST_BACKEND`.
+/// The backend selected by `TEST_BACKEND` (with `TEST_POSTGRES_URL` and `TEST_REDIS_URL`,
+/// or `TEST_REDIS_CLUSTER_NODES` for a Redis Cluster).
 pub fn backend() -> Backend {
     match std::env::var("TEST_BACKEND").as_deref() {
         Ok("postgres") => Backend::Postgres {
             postgres_url: std::env::var("TEST_POSTGRES_URL")
                 .expect("TEST_BACKEND=postgres needs TEST_POSTGRES_URL"),
-            redis_url: std::env::var("TEST_REDIS_URL")
-                .expect("TEST_BACKEND=postgres needs TEST_REDIS_URL"),
+            redis: match std::env::var("TEST_REDIS_CLUSTER_NODES") {
+                Ok(nodes) => RedisTarget::Cluster(nodes.split(',').map(str::to_owned).collect()),
+                Err(_) => RedisTarget::Standalone(std::env::var("TEST_REDIS_URL").expect(
+                    "TEST_BACKEND=postgres needs TEST_REDIS_URL or TEST_REDIS_CLUSTER_NODES",
+                )),
+            },
         },
         Ok("embedded") | Err(_) => Backend::Embedded,
         Ok(other) => panic!("unknown TEST_BACKEND {other:?} (embedded or postgres)"),
+    }
+}
+
+/// The configuration's form of a Redis target.
+pub fn redis_config(target: &RedisTarget) -> exchanger::config::Redis {
+    match target {
+        RedisTarget::Standalone(url) => exchanger::config::Redis::Standalone(url.clone().into()),
+        RedisTarget::Cluster(urls) => {
+            exchanger::config::Redis::Cluster(urls.iter().map(|u| u.clone().into()).collect())
+        }
+    }
+}
+
+/// Runs `cmd` on the suite's Redis, standalone or cluster (to look at keys from outside).
+pub async fn redis_query<T: redis::FromRedisValue>(target: &RedisTarget, cmd: &redis::Cmd) -> T {
+    match target {
+        RedisTarget::Standalone(url) => {
+            let mut conn = redis::Client::open(url.as_str())
+                .expect("redis url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis answers");
+            cmd.query_async(&mut conn).await.expect("redis command")
+        }
+        RedisTarget::Cluster(urls) => {
+            let mut conn = redis::cluster::ClusterClient::new(urls.clone())
+                .expect("cluster urls")
+                .get_async_connection()
+                .await
+                .expect("cluster answers");
+            cmd.query_async(&mut conn).await.expect("redis command")
+        }
     }
 }
 
@@ -200,7 +238,7 @@ async fn fresh_storage() -> (Storage, Resources) {
         }
         Backend::Postgres {
             postgres_url,
-            redis_url,
+            redis,
         } => {
             // One connection: the advisory lock guarding template creation belongs to a
             // session, so lock and unlock must run on the same connection.
@@ -233,7 +271,7 @@ async fn fresh_storage() -> (Storage, Resources) {
                 Storage::External {
                     identity_url: database_url(&postgres_url, &identity).into(),
                     web_url: database_url(&postgres_url, &web).into(),
-                    redis_url: redis_url.into(),
+                    redis: redis_config(&redis),
                 },
                 Resources::Databases {
                     admin_url: postgres_url,
@@ -269,8 +307,8 @@ pub async fn spawn_app_with_mailer(
     let config = base_config(storage);
     let dbs = exchanger::db::connect(&config).await.expect("databases");
     exchanger::db::migrate(&dbs).await.expect("migrations");
-    let stores = Stores::create(&config).expect("stores");
-    let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer);
+    let stores = Stores::create(&config, Role::Server).expect("stores");
+    let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer, Role::Server);
     let app = Application::with_stack(stack)
         .await
         .expect("application starts");
@@ -293,7 +331,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
             config.storage = Storage::External {
                 identity_url: identity_url.clone(),
                 web_url: web_url.clone(),
-                redis_url: redis_url.to_owned().into(),
+                redis: exchanger::config::Redis::Standalone(redis_url.to_owned().into()),
             };
             Application::build(&config)
                 .await
@@ -302,13 +340,19 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         Storage::Embedded { .. } => {
             let dbs = exchanger::db::connect(&config).await.expect("databases");
             exchanger::db::migrate(&dbs).await.expect("migrations");
-            let stores = Stores::redis(redis_url, config.redis_pool_size, &config.key_prefix)
-                .expect("redis stores");
+            let stores = Stores::redis(
+                &RedisTarget::Standalone(redis_url.to_owned()),
+                config.redis_pool_size,
+                &config.key_prefix,
+                Role::Server,
+            )
+            .expect("redis stores");
             let stack = exchanger::stack::assemble_web_stack(
                 &config,
                 dbs,
                 stores,
                 std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+                Role::Server,
             );
             Application::with_stack(stack)
                 .await
@@ -724,7 +768,7 @@ impl TestApp {
         .grant(id, permission, chrono::Utc::now())
         .await
         .expect("granted");
-        assert!(granted, "{permission} was new in {context}");
+        assert!(granted.is_some(), "{permission} was new in {context}");
     }
 
     /// Every `sessions` row of the identity database, any context.
@@ -842,8 +886,9 @@ impl TestApp {
         exchanger::stack::assemble_web_stack(
             &config,
             self.stack.dbs.clone(),
-            Stores::over(self.stack.cache.store().clone(), None),
+            Stores::over(self.stack.cache.store().clone(), Role::Command),
             std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+            Role::Command,
         )
     }
 }

@@ -180,20 +180,12 @@ async fn sessions_last_24_hours_and_are_cached_for_as_long_and_users_for_an_hour
     let store = app.stack.cache.store();
     assert!(store.get(&session_key).await.unwrap().is_some());
     assert!(store.get(&user_key).await.unwrap().is_some());
-    if let Backend::Postgres { redis_url, .. } = backend() {
-        let redis = redis::Client::open(redis_url)
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+    if let Backend::Postgres { redis, .. } = backend() {
         let ttl = |key: String| {
-            let mut redis = redis.clone();
+            let redis = redis.clone();
             async move {
-                let ms: i64 = redis::cmd("PTTL")
-                    .arg(key)
-                    .query_async(&mut redis)
-                    .await
-                    .unwrap();
+                let ms: i64 =
+                    crate::helpers::redis_query(&redis, redis::cmd("PTTL").arg(key)).await;
                 std::time::Duration::from_millis(ms.max(0) as u64)
             }
         };

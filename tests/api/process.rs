@@ -3,7 +3,7 @@
 //! limit, a real SIGTERM). Every process started here is killed, by PID, when dropped.
 
 use crate::helpers::TestApp;
-use exchanger::config::Storage;
+use exchanger::config::{Redis, Storage};
 use secrecy::ExposeSecret;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -22,11 +22,17 @@ pub fn exchanger(app: &TestApp) -> Command {
         Storage::External {
             identity_url,
             web_url,
-            redis_url,
+            redis,
         } => {
             cmd.env("DATABASE_IDENTITY_URL", identity_url.expose_secret())
-                .env("DATABASE_WEB_URL", web_url.expose_secret())
-                .env("REDIS_URL", redis_url.expose_secret());
+                .env("DATABASE_WEB_URL", web_url.expose_secret());
+            match redis {
+                Redis::Standalone(url) => cmd.env("REDIS_URL", url.expose_secret()),
+                Redis::Cluster(nodes) => {
+                    let nodes: Vec<&str> = nodes.iter().map(|n| n.expose_secret()).collect();
+                    cmd.env("REDIS_CLUSTER_NODES", nodes.join(","))
+                }
+            };
         }
     }
     cmd

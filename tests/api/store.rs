@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 fn stores() -> Vec<(&'static str, Box<dyn KvStore>)> {
     let mut stores: Vec<(&'static str, Box<dyn KvStore>)> =
         vec![("memory", Box::new(MemoryStore::new()))];
-    if let Backend::Postgres { redis_url, .. } = backend() {
+    if let Backend::Postgres { redis, .. } = backend() {
         stores.push((
             "redis",
-            Box::new(RedisStore::new(&redis_url, 2).expect("redis store")),
+            Box::new(RedisStore::new(&redis, 2).expect("redis store")),
         ));
     }
     stores

@@ -29,6 +29,8 @@ pub struct Model {
     /// End of the payment window of a pending order.
     pub expires_at: DateTimeUtc,
     pub paid_at: Option<DateTimeUtc>,
+    /// The client's key for retrying `createOrder` safely (unique per user).
+    pub idempotency_key: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

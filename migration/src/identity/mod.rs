@@ -7,6 +7,7 @@ mod m20261124_000002_create_sessions_table;
 mod m20261124_000003_create_user_permissions_table;
 mod m20261124_000004_create_user_tokens_table;
 mod m20261203_000001_create_trusted_devices_table;
+mod m20261203_000002_create_outbox_table;
 
 /// Migrates the identity database; history in `seaql_migrations_identity`.
 pub struct IdentityMigrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for IdentityMigrator {
             Box::new(m20261124_000003_create_user_permissions_table::Migration),
             Box::new(m20261124_000004_create_user_tokens_table::Migration),
             Box::new(m20261203_000001_create_trusted_devices_table::Migration),
+            Box::new(m20261203_000002_create_outbox_table::Migration),
         ]
     }
 
