@@ -61,7 +61,7 @@ FROM ${RUNTIME_IMAGE} AS runtime
 # A fixed unprivileged uid/gid so volume ownership is predictable. /app/data holds the
 # SQLite files of the embedded default (used when DATABASE_*_URL and REDIS_URL are unset).
 RUN groupadd --system --gid 10001 exchanger \
-    && useradd --system --uid 10001 --gid exchanger --home-dir /app --no-create-home \
+    && useradd --system --no-log-init --uid 10001 --gid exchanger --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin exchanger \
     && mkdir -p /app/data \
     && chown exchanger:exchanger /app/data
