@@ -15,6 +15,7 @@ pg_bin=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*
 if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
 
 cleanup() {
+    bash scripts/redis-cluster.sh "$work/cluster" stop >/dev/null 2>&1 || true
     if [ -f "$pg_pid_file" ]; then "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true; fi
     if [ -f "$redis_pid_file" ]; then
         redis_pid=$(cat "$redis_pid_file")
@@ -50,4 +51,11 @@ echo "== API tests on PostgreSQL + Redis"
 TEST_BACKEND=postgres \
 TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
 TEST_REDIS_URL="redis://127.0.0.1:$redis_port" \
+    cargo nextest run --test api --no-fail-fast
+
+echo "== API tests on PostgreSQL + a 3-master Redis Cluster"
+cluster_nodes=$(bash scripts/redis-cluster.sh "$work/cluster")
+TEST_BACKEND=postgres \
+TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
+TEST_REDIS_CLUSTER_NODES="$cluster_nodes" \
     cargo nextest run --test api --no-fail-fast

@@ -118,12 +118,23 @@ fn connection_limits(config: &Config) -> ConnectionLimits {
     limits
 }
 
-/// Periodic work: expiring unpaid orders and deleting expired sessions.
+/// Periodic work: expiring unpaid orders and deleting expired sessions. With several
+/// instances, one of them does it each round: the one holding the `housekeeping` lease.
 async fn housekeeping(stack: WebStack) {
-    let mut tick = tokio::time::interval(stack.config.sweep_interval);
+    let interval = stack.config.sweep_interval;
+    let holder = uuid::Uuid::new_v4().simple().to_string();
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        match stack.orders.take_housekeeping_lease(&holder, interval).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot take the housekeeping lease");
+                continue;
+            }
+        }
         match stack.orders.expire_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired unpaid orders"),

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The one Prometheus recorder of the process (installed on first use).
 pub fn metrics_handle() -> &'static PrometheusHandle {
@@ -31,13 +32,23 @@ pub async fn metrics() -> String {
     metrics_handle().render()
 }
 
-/// Ready when both databases and the store answer.
+/// How long `/readyz` waits for each dependency (SPEC §5: it answers within a second).
+const READY_WAIT: Duration = Duration::from_millis(800);
+
+/// `check`, or a failure when it takes longer than `READY_WAIT`.
+async fn within(check: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::time::timeout(READY_WAIT, check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer in time"))?
+}
+
+/// Ready when both databases and the store answer (each within `READY_WAIT`).
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let stack = &state.stack;
     let (identity, web, store) = tokio::join!(
-        crate::db::ping(&stack.dbs.identity),
-        crate::db::ping(&stack.dbs.web),
-        stack.cache.store().ping(),
+        within(crate::db::ping(&stack.dbs.identity)),
+        within(crate::db::ping(&stack.dbs.web)),
+        within(stack.cache.store().ping()),
     );
     let status = |r: &anyhow::Result<()>| if r.is_ok() { "ok" } else { "unavailable" };
     let body = serde_json::json!({

@@ -353,6 +353,14 @@ impl OrderService {
         Ok(updated)
     }
 
+    /// Takes (or keeps) the lease on housekeeping for `holder` for one `interval` (plus a
+    /// margin, so the holder keeps it from round to round); whether `holder` has it.
+    pub async fn take_housekeeping_lease(&self, holder: &str, interval: Duration) -> AppResult<bool> {
+        let at = now();
+        let span = chrono::Duration::from_std(interval * 2).map_err(AppError::internal)?;
+        self.db.take_lease("housekeeping", holder, at, at + span).await
+    }
+
     /// Expires every order whose payment window has passed (the sweeper); returns how many.
     pub async fn expire_due(&self) -> AppResult<usize> {
         let at = now();
