@@ -127,7 +127,11 @@ async fn housekeeping(stack: WebStack) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match stack.orders.take_housekeeping_lease(&holder, interval).await {
+        match stack
+            .orders
+            .take_housekeeping_lease(&holder, interval)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => continue,
             Err(err) => {

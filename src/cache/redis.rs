@@ -102,7 +102,7 @@ pub struct RedisStore {
 enum Conns {
     Pool(bb8::Pool<Manager>),
     /// Connected on first use (and again until that succeeds).
-    Cluster(redis::cluster::ClusterClient, OnceCell<ClusterConnection>),
+    Cluster(Box<(redis::cluster::ClusterClient, OnceCell<ClusterConnection>)>),
 }
 
 struct Channels {
@@ -168,7 +168,7 @@ impl RedisStore {
                     .response_timeout(RESPONSE_TIMEOUT)
                     .build()
                     .context("REDIS_CLUSTER_NODES is not a list of Redis URLs")?;
-                Conns::Cluster(client, OnceCell::new())
+                Conns::Cluster(Box::new((client, OnceCell::new())))
             }
         };
         Ok(Self {
@@ -183,9 +183,10 @@ impl RedisStore {
     }
 
     async fn cluster(&self) -> anyhow::Result<ClusterConnection> {
-        let Conns::Cluster(client, conn) = &self.conns else {
+        let Conns::Cluster(cluster) = &self.conns else {
             anyhow::bail!("BUG: not a cluster store");
         };
+        let (client, conn) = cluster.as_ref();
         let conn = conn
             .get_or_try_init(|| async {
                 tokio::time::timeout(RESPONSE_TIMEOUT * 4, client.get_async_connection())
@@ -209,7 +210,7 @@ impl RedisStore {
                 }
                 result.context("redis command")
             }
-            Conns::Cluster(..) => cmd
+            Conns::Cluster(_) => cmd
                 .query_async::<T>(&mut self.cluster().await?)
                 .await
                 .context("redis cluster command"),
@@ -231,7 +232,7 @@ impl RedisStore {
                 }
                 result.context("redis pipeline")
             }
-            Conns::Cluster(..) => pipe
+            Conns::Cluster(_) => pipe
                 .query_async::<T>(&mut self.cluster().await?)
                 .await
                 .context("redis cluster pipeline"),
@@ -534,7 +535,7 @@ impl KvStore for RedisStore {
             }
             // Keys of several slots cannot share a pipeline: one command each, at once; the
             // announcements (one channel) in one pipeline after them.
-            Conns::Cluster(..) => {
+            Conns::Cluster(_) => {
                 futures_util::future::try_join_all(entries.iter().map(|(key, value)| {
                     let cmd = set(key, value);
                     async move { self.query::<()>(&cmd).await }

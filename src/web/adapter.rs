@@ -41,7 +41,7 @@ pub type WebTransaction = WebDb<DatabaseTransaction>;
 #[derive(Clone, Debug)]
 pub enum OrderInsert {
     /// Stored.
-    Placed(Order),
+    Placed(Box<Order>),
     /// The rate it would lock is no longer valid (it was closed after it was read).
     RateClosed,
     /// The user already placed an order with this idempotency key.
@@ -96,7 +96,7 @@ impl WebDatabaseAdapter {
             }
         };
         match placed {
-            Ok(Some(order)) => Ok(OrderInsert::Placed(order)),
+            Ok(Some(order)) => Ok(OrderInsert::Placed(Box::new(order))),
             Ok(None) => Ok(OrderInsert::RateClosed),
             Err(AppError::Conflict(_)) => Ok(OrderInsert::KeyUsed),
             Err(err) => Err(err),
@@ -575,13 +575,13 @@ impl WebTransaction {
         Ok(exchange_rate(row))
     }
 
-    /// Inserts a new order.
+    /// Inserts a new order; `CONFLICT` when the user already used its idempotency key.
     pub async fn insert_order(&self, new: &NewOrder) -> AppResult<Order> {
-        order(
-            orders::ActiveModel::from(order_row(new))
-                .insert(&self.conn)
-                .await?,
-        )
+        let row = orders::ActiveModel::from(order_row(new))
+            .insert(&self.conn)
+            .await
+            .on_unique(|| AppError::conflict("idempotencyKey used"))?;
+        order(row)
     }
 
     /// The order `id`, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's

@@ -133,7 +133,7 @@ impl OrderService {
             match self.place(&new).await? {
                 OrderInsert::Placed(order) => {
                     self.invalidate(user_id, new.created_at).await;
-                    return Ok(order);
+                    return Ok(*order);
                 }
                 OrderInsert::RateClosed if !from_database => from_database = true,
                 OrderInsert::RateClosed => {
@@ -355,10 +355,16 @@ impl OrderService {
 
     /// Takes (or keeps) the lease on housekeeping for `holder` for one `interval` (plus a
     /// margin, so the holder keeps it from round to round); whether `holder` has it.
-    pub async fn take_housekeeping_lease(&self, holder: &str, interval: Duration) -> AppResult<bool> {
+    pub async fn take_housekeeping_lease(
+        &self,
+        holder: &str,
+        interval: Duration,
+    ) -> AppResult<bool> {
         let at = now();
         let span = chrono::Duration::from_std(interval * 2).map_err(AppError::internal)?;
-        self.db.take_lease("housekeeping", holder, at, at + span).await
+        self.db
+            .take_lease("housekeeping", holder, at, at + span)
+            .await
     }
 
     /// Expires every order whose payment window has passed (the sweeper); returns how many.

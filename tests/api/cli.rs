@@ -3,7 +3,7 @@
 use crate::helpers::spawn_app;
 use serde_json::json;
 
-fn cli(app: &crate::helpers::TestApp) -> std::process::Command {
+fn cli(app: &crate::helpers::TestApp) -> tokio::process::Command {
     crate::process::exchanger(app)
 }
 
@@ -13,6 +13,7 @@ async fn rates_set_writes_a_rate_the_server_serves() {
     let out = cli(&app)
         .args(["rates", "set", "USD", "UAH", "41.25"])
         .output()
+        .await
         .unwrap();
     assert!(
         out.status.success(),
@@ -30,6 +31,7 @@ async fn rates_set_writes_a_rate_the_server_serves() {
     let bad = cli(&app)
         .args(["rates", "set", "USD", "usd", "1"])
         .output()
+        .await
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("TO"));
@@ -53,7 +55,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
         ],
         vec!["grant", fresh.email.as_str(), "orders:write"],
     ] {
-        let out = cli(&app).args(&args).output().unwrap();
+        let out = cli(&app).args(&args).output().await.unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -72,6 +74,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
     let out = cli(&app)
         .args(["grant", &user.email, "rates:write"])
         .output()
+        .await
         .unwrap();
     assert!(
         out.status.success(),
@@ -85,6 +88,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
     let out = cli(&app)
         .args(["revoke", &user.email, "rates:write"])
         .output()
+        .await
         .unwrap();
     assert!(out.status.success());
     assert!(
@@ -100,6 +104,7 @@ async fn grant_gives_a_permission_in_the_named_context_only() {
     let unknown = cli(&app)
         .args(["grant", "nobody@example.com", "rates:write"])
         .output()
+        .await
         .unwrap();
     assert!(!unknown.status.success());
 }

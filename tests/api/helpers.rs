@@ -141,9 +141,13 @@ pub struct TestApp {
     pub stack: WebStack,
     /// The configuration the server runs with.
     pub config: Config,
+    /// Redis in place of the in-process store, on the embedded backend (see
+    /// `spawn_app_with_redis`).
+    redis: Option<RedisTarget>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _resources: Resources,
+    /// Shared with other instances over the same storage; removed with the last.
+    resources: std::sync::Arc<Resources>,
 }
 
 /// Settings every test server starts from.
@@ -295,7 +299,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(&config)
         .await
         .expect("application starts");
-    serve(app, config, resources)
+    serve(app, config, std::sync::Arc::new(resources), None)
 }
 
 /// Starts the server with `mailer` in place of the outbox (e.g. one that holds every mail
@@ -312,7 +316,7 @@ pub async fn spawn_app_with_mailer(
     let app = Application::with_stack(stack)
         .await
         .expect("application starts");
-    serve(app, config, resources)
+    serve(app, config, std::sync::Arc::new(resources), None)
 }
 
 /// Starts the server over its own fresh databases but with the store at `redis_url`. On
@@ -320,50 +324,89 @@ pub async fn spawn_app_with_mailer(
 /// embedded backend the SQLite files are kept and the store is Redis wired as production
 /// wires it (with the local copies kept coherent over pub/sub).
 pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
+    spawn_app_with_redis_and(redis_url, |_| {}).await
+}
+
+/// `spawn_app_with_redis` after `customise` changed the configuration.
+pub async fn spawn_app_with_redis_and(
+    redis_url: &str,
+    customise: impl FnOnce(&mut Config),
+) -> TestApp {
     let (storage, resources) = fresh_storage().await;
     let mut config = base_config(storage);
-    let app = match &config.storage {
-        Storage::External {
-            identity_url,
-            web_url,
-            ..
-        } => {
-            config.storage = Storage::External {
-                identity_url: identity_url.clone(),
-                web_url: web_url.clone(),
-                redis: exchanger::config::Redis::Standalone(redis_url.to_owned().into()),
-            };
-            Application::build(&config)
-                .await
-                .expect("application starts")
+    customise(&mut config);
+    let target = RedisTarget::Standalone(redis_url.to_owned());
+    let redis = match &mut config.storage {
+        Storage::External { redis, .. } => {
+            *redis = redis_config(&target);
+            None
         }
-        Storage::Embedded { .. } => {
-            let dbs = exchanger::db::connect(&config).await.expect("databases");
-            exchanger::db::migrate(&dbs).await.expect("migrations");
-            let stores = Stores::redis(
-                &RedisTarget::Standalone(redis_url.to_owned()),
-                config.redis_pool_size,
-                &config.key_prefix,
-                Role::Server,
-            )
-            .expect("redis stores");
-            let stack = exchanger::stack::assemble_web_stack(
-                &config,
-                dbs,
-                stores,
-                std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
-                Role::Server,
-            );
-            Application::with_stack(stack)
-                .await
-                .expect("application starts")
-        }
+        Storage::Embedded { .. } => Some(target),
     };
-    serve(app, config, resources)
+    let app = build(&config, redis.as_ref()).await;
+    serve(app, config, std::sync::Arc::new(resources), redis)
+}
+
+/// A server over `config`'s storage; on the embedded backend with `redis` in place of the
+/// in-process store when given.
+async fn build(config: &Config, redis: Option<&RedisTarget>) -> Application {
+    let Some(target) = redis else {
+        return Application::build(config)
+            .await
+            .expect("application starts");
+    };
+    let dbs = exchanger::db::connect(config).await.expect("databases");
+    exchanger::db::migrate(&dbs).await.expect("migrations");
+    let stores = Stores::redis(
+        target,
+        config.redis_pool_size,
+        &config.key_prefix,
+        Role::Server,
+    )
+    .expect("redis stores");
+    let stack = exchanger::stack::assemble_web_stack(
+        config,
+        dbs,
+        stores,
+        std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
+        Role::Server,
+    );
+    Application::with_stack(stack)
+        .await
+        .expect("application starts")
+}
+
+impl TestApp {
+    /// Another server instance over the same databases and store, as a second process
+    /// behind a load balancer would run (dropping either stops only that one, abruptly).
+    pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(self.config.clone()).await
+    }
+
+    /// `another_instance` with its own settings (same storage).
+    pub async fn another_instance_with(&self, config: Config) -> TestApp {
+        let app = build(&config, self.redis.as_ref()).await;
+        serve(app, config, self.resources.clone(), self.redis.clone())
+    }
+
+    /// How many `analytics_events` of `event_type` were recorded.
+    pub async fn events_of_type(&self, event_type: &str) -> u64 {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        entity::web::analytics_events::Entity::find()
+            .filter(entity::web::analytics_events::Column::EventType.eq(event_type))
+            .count(&self.stack.dbs.web)
+            .await
+            .expect("count events")
+    }
 }
 
 /// Runs a built application in the background until the returned `TestApp` is dropped.
-fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
+fn serve(
+    app: Application,
+    config: Config,
+    resources: std::sync::Arc<Resources>,
+    redis: Option<RedisTarget>,
+) -> TestApp {
     let port = app.port();
     let stack = app.stack().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -380,9 +423,10 @@ fn serve(app: Application, config: Config, resources: Resources) -> TestApp {
         client: new_client(),
         stack,
         config,
+        redis,
         stop: Some(stop),
         server: Some(server),
-        _resources: resources,
+        resources,
     }
 }
 
@@ -745,6 +789,54 @@ impl TestApp {
             .exec(&self.stack.dbs.web)
             .await
             .expect("payment window moved");
+    }
+
+    /// Sets a new rate of a pair straight in the database, leaving every cache as it was
+    /// (what a rate write whose invalidation never arrived would leave behind).
+    pub async fn replace_rate_behind_the_cache(&self, from: &str, to: &str, rate: &str) {
+        use entity::web::exchange_rates;
+        use sea_orm::{
+            ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+        };
+        let now = exchanger::clock::now();
+        exchange_rates::Entity::update_many()
+            .col_expr(exchange_rates::Column::ValidUntil, Expr::value(now))
+            .filter(exchange_rates::Column::FromCurrency.eq(from))
+            .filter(exchange_rates::Column::ToCurrency.eq(to))
+            .filter(exchange_rates::Column::ValidUntil.is_null())
+            .exec(&self.stack.dbs.web)
+            .await
+            .expect("old rate closed");
+        exchange_rates::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            from_currency: Set(from.to_owned()),
+            to_currency: Set(to.to_owned()),
+            rate: Set(rate
+                .parse::<rust_decimal::Decimal>()
+                .expect("decimal")
+                .into()),
+            valid_from: Set(now),
+            valid_until: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&self.stack.dbs.web)
+        .await
+        .expect("new rate inserted");
+    }
+
+    /// Moves the end of the payment window of every order of `user_id` into the past.
+    pub async fn end_payment_windows_of(&self, user_id: uuid::Uuid) {
+        use entity::web::orders;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        orders::Entity::update_many()
+            .col_expr(
+                orders::Column::ExpiresAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            )
+            .filter(orders::Column::UserId.eq(user_id))
+            .exec(&self.stack.dbs.web)
+            .await
+            .expect("payment windows moved");
     }
 
     /// Runs the expiry sweeper once; returns how many orders expired.

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod process;
+mod redis_server;
 
 mod analytics;
 mod authorization;
@@ -11,6 +12,7 @@ mod edge;
 mod graphql_http;
 mod health;
 mod identity;
+mod instances;
 mod money;
 mod orders;
 mod payments;

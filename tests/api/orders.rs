@@ -447,3 +447,87 @@ async fn listing_fifty_orders_with_payments_costs_a_constant_number_of_queries()
     );
     assert!(counts[1] <= 3, "orders, payments, orders-by-id: {counts:?}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_create_order_safe_to_retry() {
+    let app = spawn_app().await;
+    app.set_rate("USD", "UAH", "41").await;
+    let user = app.sign_up().await;
+    let create = |amount: &'static str, key: &'static str| {
+        app.gql_as(
+            &user.token,
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id exchangeRate amount } }",
+            json!({ "input": { "fromCurrency": "USD", "toCurrency": "UAH", "amount": amount, "idempotencyKey": key } }),
+        )
+    };
+    let first = create("10", "order-1").await;
+    let id = first["data"]["createOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The rate moves; the retry still gets the same order, at the rate it locked.
+    app.set_rate("USD", "UAH", "42").await;
+    let again = create("10", "order-1").await;
+    assert_eq!(again["data"]["createOrder"]["id"], id.as_str(), "{again}");
+    assert_eq!(again["data"]["createOrder"]["exchangeRate"], "41.00000000");
+    let other = create("11", "order-1").await;
+    assert_eq!(
+        TestApp::error_code(&other).as_deref(),
+        Some("CONFLICT"),
+        "{other}"
+    );
+    let bad = create("10", " ").await;
+    assert_eq!(
+        TestApp::error_field(&bad).as_deref(),
+        Some("input.idempotencyKey")
+    );
+    // Concurrent retries of one key place one order.
+    let racing = futures_util::future::join_all((0..8).map(|_| create("5", "order-2"))).await;
+    let ids: std::collections::HashSet<_> = racing
+        .iter()
+        .map(|b| {
+            b["data"]["createOrder"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{b}"))
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{racing:?}");
+    let all = app
+        .gql_as(
+            &user.token,
+            "{ myOrders(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        all["data"]["myOrders"]["edges"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_order_never_locks_a_rate_the_database_has_closed() {
+    // Arrange: the rate is cached, then closed behind the cache's back (as a write another
+    // process made while its invalidation was lost would leave it).
+    let app = spawn_app().await;
+    app.set_rate("USD", "UAH", "41").await;
+    let user = app.sign_up().await;
+    let rate = app
+        .gql(
+            r#"{ exchangeRate(from: "USD", to: "UAH") { id rate } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(rate["data"]["exchangeRate"]["rate"], "41.00000000");
+    app.replace_rate_behind_the_cache("USD", "UAH", "45").await;
+
+    // Act
+    let order = app.create_order(&user.token, "USD", "UAH", "10").await;
+
+    // Assert: the order has the rate valid in the database.
+    assert_eq!(
+        order["data"]["createOrder"]["exchangeRate"], "45.00000000",
+        "{order}"
+    );
+}

@@ -10,8 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// `exchanger` with a clean environment pointing at `app`'s databases and store.
-pub fn exchanger(app: &TestApp) -> Command {
+/// `exchanger` with a clean environment pointing at `app`'s databases and store, to run
+/// without blocking the runtime (a server in this process may have to answer it).
+pub fn exchanger(app: &TestApp) -> tokio::process::Command {
+    tokio::process::Command::from(std_command(app))
+}
+
+/// `exchanger` as a blocking command (for processes started and watched by hand).
+fn std_command(app: &TestApp) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchanger"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -53,7 +59,7 @@ impl ServerProcess {
     /// answers `/healthz`. With `open_files`, the process's open-files limit (soft and hard)
     /// is set to it before the server starts.
     pub async fn start(app: &TestApp, env: &[(&str, &str)], open_files: Option<u64>) -> Self {
-        let mut cmd = exchanger(app);
+        let mut cmd = std_command(app);
         cmd.env("BIND_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "text")
             .env("RUST_LOG", "info")
