@@ -2,8 +2,10 @@
 # The benchmark in one command: builds the release server, starts the production setup on free
 # loopback ports in a throwaway directory (PostgreSQL 15 with its normal durability settings,
 # Redis with docker/redis/redis.conf, `exchanger serve`), then hands over to bench/bench.py,
-# which seeds through the API/CLI, loads with wrk and writes bench/results/<UTC>.{md,json}.
-# Everything started here is stopped by PID on exit. Exit status 1 when a check fails.
+# which seeds through the API/CLI, loads with wrk and writes bench/results/<UTC>.{md,json},
+# then to bench/edge.py (fragment-bomb refusals, 5,000 idle connections), which appends its
+# table to that report. Everything started here is stopped by PID on exit. Exit status 1 when
+# a check fails.
 #
 #   bash bench/run.sh                       # ~3 minutes after the build
 #   BENCH_DURATION=3 bash bench/run.sh      # quick smoke run (seconds per measurement)
@@ -80,6 +82,16 @@ redis-server docker/redis/redis.conf --port "$redis_port" --bind 127.0.0.1 --pro
     --dir "$work/redis" --daemonize yes --pidfile "$redis_pid_file" --logfile "$work/redis/redis.log"
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
+# bench/edge.py holds 5,000 idle connections. The server raises its soft open-files limit to
+# the hard one and lowers MAX_CONNECTIONS (10,000) to that limit less 112 for its pools: start
+# it (and edge.py) under a hard limit that keeps the default cap.
+need_files=10240
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need_files" ]; then
+    ulimit -Hn "$need_files" 2>/dev/null ||
+        echo "bench: open-files hard limit $(ulimit -Hn) < $need_files (edge.py will report it)" >&2
+fi
+ulimit -Sn "$(ulimit -Hn)"
+
 server_port=$(free_port)
 export DATABASE_IDENTITY_URL="postgres://postgres@127.0.0.1:$pg_port/exchanger_identity"
 export DATABASE_WEB_URL="postgres://postgres@127.0.0.1:$pg_port/exchanger_web"
@@ -97,8 +109,24 @@ done
 curl -fsS "$url/readyz" >/dev/null || { echo "bench: the server is not ready after 60 s" >&2; exit 3; }
 
 echo "== benchmark against $url" >&2
+touch "$work/started"
 # In the background and waited for, so that an interrupt reaches the trap at once.
 python3 bench/bench.py --url "$url" --redis-port "$redis_port" \
     --exchanger "$exchanger" --argon2-rate "$argon2_rate" &
 bench_pid=$!
-wait "$bench_pid"
+bench_status=0
+wait "$bench_pid" || bench_status=$?
+bench_pid=""
+[ "$bench_status" -le 1 ] || exit "$bench_status" # the harness broke: no report to add to
+
+echo "== edge: fragment bomb and idle connections against $url" >&2
+report=$(find bench/results -maxdepth 1 -name '*.md' -newer "$work/started" | sort | tail -n 1)
+[ -n "$report" ] || { echo "bench: bench.py wrote no report" >&2; exit 3; }
+python3 bench/edge.py --url "$url" --pid "$server_pid" --append "$report" &
+bench_pid=$!
+edge_status=0
+wait "$bench_pid" || edge_status=$?
+bench_pid=""
+[ "$edge_status" -le 1 ] || exit "$edge_status"
+echo "== report: $report" >&2
+exit $((bench_status | edge_status))

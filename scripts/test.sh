@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests and the API tests on the embedded default, then the API
-# tests again on real PostgreSQL + Redis, started here on free loopback ports in throwaway
+# The whole test suite: unit tests and the API tests on the embedded default, the node tests
+# (scripts/node-tests.sh: GraphQL-over-HTTP audit, introspection against schema.graphql,
+# GraphiQL in headless Chromium) against the binary those tests built, then the API tests
+# again on real PostgreSQL + Redis, started here on free loopback ports in throwaway
 # directories and removed afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,9 @@ free_port() {
 
 echo "== unit tests and API tests on the embedded default"
 TEST_BACKEND=embedded cargo nextest run --workspace --no-fail-fast
+
+echo "== node tests against the server those tests built"
+EXCHANGER_BIN="${CARGO_TARGET_DIR:-target}/debug/exchanger" bash scripts/node-tests.sh
 
 echo "== starting PostgreSQL and Redis in $work"
 pg_port=$(free_port)

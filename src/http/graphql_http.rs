@@ -20,6 +20,31 @@ use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use tracing::Instrument;
 
+/// The media type of GraphQL over HTTP, used when the client accepts it.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
+
+/// Whether the client accepts `application/graphql-response+json` (GraphQL over HTTP); if
+/// not, responses are `application/json`.
+fn accepts_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/graphql-response+json"))
+}
+
+/// [`error_response`] in the media type the client accepts: a request refused before any
+/// GraphQL ran (no `data` entry).
+fn refuse(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = error_response(status, code, message);
+    if accepts_graphql_response(headers) {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(GRAPHQL_RESPONSE_JSON),
+        );
+    }
+    response
+}
+
 /// `POST /graphql`: a JSON request or a batch (an array) of them.
 pub async fn graphql_post(
     State(state): State<AppState>,
@@ -36,7 +61,8 @@ pub async fn graphql_post(
     if !media.eq_ignore_ascii_case("application/json")
         && !media.eq_ignore_ascii_case("application/graphql-response+json")
     {
-        return error_response(
+        return refuse(
+            &headers,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code::BAD_USER_INPUT,
             "send the request as Content-Type: application/json",
@@ -54,13 +80,14 @@ pub async fn graphql_post(
             } else {
                 "could not read the request body".to_owned()
             };
-            return error_response(status, code::BAD_USER_INPUT, &message);
+            return refuse(&headers, status, code::BAD_USER_INPUT, &message);
         }
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(err) => {
-            return error_response(
+            return refuse(
+                &headers,
                 StatusCode::BAD_REQUEST,
                 code::GRAPHQL_PARSE_FAILED,
                 &format!("request body is not a GraphQL request: {err}"),
@@ -72,7 +99,8 @@ pub async fn graphql_post(
         BatchRequest::Batch(requests) => {
             let max = state.stack.config.limits.max_batch;
             if requests.len() > max || requests.is_empty() {
-                return error_response(
+                return refuse(
+                    &headers,
                     StatusCode::BAD_REQUEST,
                     code::BAD_USER_INPUT,
                     &format!("a batch holds 1 to {max} operations"),
@@ -81,6 +109,17 @@ pub async fn graphql_post(
             (requests, true)
         }
     };
+    // A request without a document (no `query`, or an empty one, as over GET) is not a
+    // well-formed GraphQL-over-HTTP request: 400 whatever the client accepts, unlike a
+    // document that fails to parse.
+    if requests.iter().any(|r| r.query.is_empty()) {
+        return refuse(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            code::BAD_USER_INPUT,
+            "missing `query`",
+        );
+    }
     let call = Call {
         state: &state,
         headers: &headers,
@@ -117,7 +156,8 @@ pub async fn graphql_get(
         if wants_html && state.stack.config.limits.introspection {
             return super::graphiql::page(&headers);
         }
-        return error_response(
+        return refuse(
+            &headers,
             StatusCode::BAD_REQUEST,
             code::BAD_USER_INPUT,
             "missing `query` parameter",
@@ -126,7 +166,8 @@ pub async fn graphql_get(
     let mut request = async_graphql::Request::new(query);
     request.operation_name = params.operation_name;
     let bad_json = |name: &str, err: serde_json::Error| {
-        error_response(
+        refuse(
+            &headers,
             StatusCode::BAD_REQUEST,
             code::BAD_USER_INPUT,
             &format!("`{name}` is not JSON: {err}"),
@@ -198,7 +239,8 @@ impl Call<'_> {
         if !is_batch && let [Err(refusal)] = admitted.as_slice() {
             match refusal {
                 Refusal::NotOverGet => {
-                    let mut response = error_response(
+                    let mut response = refuse(
+                        self.headers,
                         StatusCode::METHOD_NOT_ALLOWED,
                         refusal.code(),
                         &refusal.message(),
@@ -209,7 +251,8 @@ impl Call<'_> {
                     return response;
                 }
                 Refusal::NotOverPost => {
-                    return error_response(
+                    return refuse(
+                        self.headers,
                         StatusCode::BAD_REQUEST,
                         refusal.code(),
                         &refusal.message(),
@@ -255,12 +298,7 @@ impl Call<'_> {
     /// GraphQL over HTTP: `application/graphql-response+json` when the client accepts it
     /// (a request error is then a 400, a timeout a 504), else `application/json` with 200.
     fn respond(&self, mut outcomes: Vec<Outcome>, is_batch: bool) -> Response {
-        let accept = self
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let modern = accept.contains("application/graphql-response+json");
+        let modern = accepts_graphql_response(self.headers);
         let mut extra_headers = HeaderMap::new();
         for outcome in &mut outcomes {
             add_request_id(&mut outcome.response, &self.request_id.0);
@@ -282,7 +320,7 @@ impl Call<'_> {
             _ => (StatusCode::OK, serde_json::Value::Array(bodies)),
         };
         let content_type = if modern {
-            "application/graphql-response+json; charset=utf-8"
+            GRAPHQL_RESPONSE_JSON
         } else {
             "application/json"
         };

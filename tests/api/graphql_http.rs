@@ -394,3 +394,46 @@ async fn every_error_carries_the_request_id_of_its_response() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_post_without_a_query_is_a_bad_request_in_either_media_type() {
+    let app = spawn_app().await;
+    for body in [
+        r#"{"qeury":"{ __typename }"}"#,
+        r#"{"query":""}"#,
+        r#"[{"query":"{ __typename }"},{"variables":{}}]"#,
+    ] {
+        for accept in ["application/json", "application/graphql-response+json"] {
+            let (status, ct, body, _) = post_raw(&app, body, "application/json", accept).await;
+            assert_eq!(status, 400, "{accept}: {body}");
+            assert!(ct.starts_with(accept), "{accept}: {ct}");
+            assert_eq!(
+                TestApp::error_code(&body).as_deref(),
+                Some("BAD_USER_INPUT"),
+                "{body}"
+            );
+            assert!(body.get("data").is_none(), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn refusals_before_execution_use_the_accepted_media_type() {
+    let app = spawn_app().await;
+    let modern = "application/graphql-response+json";
+    let (status, ct, _, _) = post_raw(&app, "{ \"not a JSON", "application/json", modern).await;
+    assert_eq!(status, 400);
+    assert!(ct.starts_with(modern), "{ct}");
+    let (status, ct, _, _) = post_raw(&app, "{}", "text/plain", modern).await;
+    assert_eq!(status, 415);
+    assert!(ct.starts_with(modern), "{ct}");
+    let refused = reqwest::Client::new()
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "mutation { logout }")])
+        .header("accept", modern)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+    assert!(header(&refused, "content-type").starts_with(modern));
+}

@@ -1,4 +1,4 @@
-// Browser test of GraphiQL as the server serves it (scripts/browser-test.sh runs it).
+// Browser test of GraphiQL as the server serves it (scripts/node-tests.sh runs it).
 //
 // Loads $BASE_URL/graphql in headless Chromium (Debian's /usr/bin/chromium), lets through
 // only requests to the server's own origin, and checks that GraphiQL renders without console

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Browser test of GraphiQL: starts the server on the embedded default (a throwaway DATA_DIR,
-# a free loopback port, no other configuration), loads GET /graphql in headless Chromium
-# (Debian's /usr/bin/chromium) through tests/browser/graphiql.mjs, and stops the server.
+# Node tests against one running server: starts the server on the embedded default (a
+# throwaway DATA_DIR, a free loopback port, no other configuration), then runs, in order,
+# against it (BASE_URL):
 #
-# Needs node/npm and chromium (`apt-get install -y chromium`). Builds target/debug/exchanger
-# with cargo unless EXCHANGER_BIN names a binary to test instead.
+#   tests/node/audit.mjs          graphql-http's GraphQL-over-HTTP server audit, every audit ok
+#   tests/node/introspection.mjs  the introspected schema is the committed schema.graphql
+#   tests/node/graphiql.mjs       GraphiQL in headless Chromium (Debian's /usr/bin/chromium)
+#
+# and stops the server. Fails if any of them fails (all three run regardless).
+#
+# Needs node/npm, and chromium for graphiql.mjs (`apt-get install -y chromium`). Builds
+# target/debug/exchanger with cargo unless EXCHANGER_BIN names a binary to test instead.
 set -euo pipefail
 if [ -n "${EXCHANGER_BIN:-}" ]; then EXCHANGER_BIN=$(realpath "$EXCHANGER_BIN"); fi
 cd "$(dirname "$0")/.."
 root=$PWD
 
-command -v /usr/bin/chromium >/dev/null || { echo "FAIL: /usr/bin/chromium is missing (apt-get install -y chromium)" >&2; exit 1; }
-
 # Node dependencies, exactly as locked; skipped when already installed from this lock file.
-stamp=tests/browser/node_modules/.installed-from-lock
-lock_sum=$(sha256sum tests/browser/package-lock.json | cut -d' ' -f1)
+stamp=tests/node/node_modules/.installed-from-lock
+lock_sum=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
-    (cd tests/browser && timeout 300 npm ci --ignore-scripts --no-audit --no-fund)
+    (cd tests/node && timeout 300 npm ci --ignore-scripts --no-audit --no-fund)
     echo "$lock_sum" >"$stamp"
 fi
 
@@ -25,7 +29,7 @@ if [ -z "${EXCHANGER_BIN:-}" ]; then
     EXCHANGER_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/exchanger"
 fi
 
-work=$(mktemp -d /tmp/exchanger-browser.XXXXXX)
+work=$(mktemp -d /tmp/exchanger-node.XXXXXX)
 server_pid=
 cleanup() {
     if [ -n "$server_pid" ]; then
@@ -53,9 +57,26 @@ for _ in $(seq 300); do
 done
 curl -fsS "$base_url/healthz" >/dev/null || { echo "FAIL: no /healthz after 30 s:" >&2; cat "$work/server.log" >&2; exit 1; }
 
-echo "== GraphiQL in Chromium against $base_url"
-if ! BASE_URL="$base_url" timeout 180 node tests/browser/graphiql.mjs; then
+failed=()
+run() { # name, time limit in seconds, script
+    echo "== $1 against $base_url"
+    if ! BASE_URL="$base_url" timeout "$2" node "tests/node/$3"; then
+        failed+=("$3")
+    fi
+}
+run "GraphQL-over-HTTP audit" 120 audit.mjs
+run "introspection against schema.graphql" 60 introspection.mjs
+if [ -x /usr/bin/chromium ]; then
+    run "GraphiQL in Chromium" 180 graphiql.mjs
+else
+    echo "FAIL: /usr/bin/chromium is missing (apt-get install -y chromium)" >&2
+    failed+=(graphiql.mjs)
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
     echo "== server log" >&2
     tail -n 50 "$work/server.log" >&2
+    echo "FAIL: ${failed[*]}" >&2
     exit 1
 fi
+echo "PASS: audit.mjs, introspection.mjs, graphiql.mjs"
