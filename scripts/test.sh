@@ -36,6 +36,9 @@ free_port() {
 echo "== unit tests and API tests on the embedded default"
 TEST_BACKEND=embedded cargo nextest run --workspace --no-fail-fast
 
+echo "== docker-compose.yml validates (without a Docker engine)"
+bash scripts/compose-check.sh
+
 echo "== node tests against the server those tests built"
 EXCHANGER_BIN="${CARGO_TARGET_DIR:-target}/debug/exchanger" bash scripts/node-tests.sh
 

@@ -93,6 +93,10 @@ pub struct RawConfig {
     /// Comma-separated `redis://` URLs of Redis Cluster nodes (instead of `REDIS_URL`).
     #[arg(long, env = "REDIS_CLUSTER_NODES", hide_env_values = true)]
     pub redis_cluster_nodes: Option<String>,
+    /// Prefix before every Redis key and channel (deployments sharing one Redis set
+    /// different ones; every process of one deployment the same).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
+    pub redis_key_prefix: String,
     /// The application context this server serves.
     #[arg(long, env = "APP_CONTEXT", default_value = "web")]
     pub app_context: ApplicationContext,
@@ -246,7 +250,7 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// GraphQL limits.
     pub limits: Limits,
-    /// Prefix in front of every store key; empty in production, random per test.
+    /// Prefix in front of every store key and channel (`REDIS_KEY_PREFIX`; random per test).
     pub key_prefix: String,
     /// Interval of the order-expiry sweeper.
     pub sweep_interval: Duration,
@@ -391,7 +395,7 @@ impl Config {
                 window: Duration::from_secs(raw.login_failure_window_secs.max(1)),
             },
             limits: raw.limits,
-            key_prefix: String::new(),
+            key_prefix: raw.redis_key_prefix,
             sweep_interval: Duration::from_secs(raw.sweep_interval_secs),
             signup_limits: SignupLimits {
                 per_ip: raw.signup_max_per_ip,

@@ -48,8 +48,10 @@ pub fn backend() -> Backend {
             postgres_url: std::env::var("TEST_POSTGRES_URL")
                 .expect("TEST_BACKEND=postgres needs TEST_POSTGRES_URL"),
             redis: match std::env::var("TEST_REDIS_CLUSTER_NODES") {
-                Ok(nodes) => RedisTarget::Cluster(nodes.split(',').map(str::to_owned).collect()),
-                Err(_) => RedisTarget::Standalone(std::env::var("TEST_REDIS_URL").expect(
+                Ok(nodes) if !nodes.is_empty() => {
+                    RedisTarget::Cluster(nodes.split(',').map(str::to_owned).collect())
+                }
+                _ => RedisTarget::Standalone(std::env::var("TEST_REDIS_URL").expect(
                     "TEST_BACKEND=postgres needs TEST_REDIS_URL or TEST_REDIS_CLUSTER_NODES",
                 )),
             },

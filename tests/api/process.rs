@@ -20,7 +20,8 @@ pub fn exchanger(app: &TestApp) -> tokio::process::Command {
 fn std_command(app: &TestApp) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchanger"));
     cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("REDIS_KEY_PREFIX", &app.config.key_prefix);
     match &app.config.storage {
         Storage::Embedded { data_dir } => {
             cmd.env("DATA_DIR", data_dir);
