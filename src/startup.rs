@@ -24,8 +24,7 @@ impl Application {
     /// Binds a server for an existing stack.
     pub async fn with_stack(stack: WebStack) -> anyhow::Result<Self> {
         let addr = stack.config.bind_addr;
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = listen(addr)
             .map_err(|e| anyhow::anyhow!("BIND_ADDR: cannot listen on {addr}: {e}"))?;
         Ok(Self { listener, stack })
     }
@@ -92,6 +91,21 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Connections the kernel queues for `accept` (the default of 128 drops a burst of
+/// connects, which then wait a second for a SYN retransmit).
+const BACKLOG: u32 = 1024;
+
+/// A listener on `addr` with room for bursts of connects.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// The configured connection limits, with the cap lowered to fit the open-files limit
