@@ -11,11 +11,11 @@ use crate::cache::redis::{self, RedisStore, RedisTarget};
 use crate::cache::store::{KvStore, MemoryStore};
 use crate::clock::DateTime;
 use crate::coherence::{Applier, ChangeLog, Coherence, socket_path};
-use crate::config::{Config, Redis, Storage, expose};
+use crate::config::{Config, MailerKind, Redis, Storage, expose};
 use crate::db::{self, Databases};
 use crate::domain::{Change, NewEvent, Recorded};
 use crate::error::AppResult;
-use crate::identity::mailer::{Mailer, OutboxMailer};
+use crate::identity::mailer::{DevMailer, LogMailer, Mailer, OutboxMailer};
 use crate::identity::throttle::Throttle;
 use crate::identity::{ContextualIdentityAdapter, IdentityEvents, WebUserManager};
 use crate::web::WebDatabaseAdapter;
@@ -133,18 +133,21 @@ pub async fn create_web_stack(config: &Config) -> anyhow::Result<WebStack> {
     create_web_stack_for(config, Role::Server).await
 }
 
+/// The mailer the configuration asks for.
+pub fn mailer(config: &Config) -> Arc<dyn Mailer> {
+    match config.mailer {
+        MailerKind::Dev => Arc::new(DevMailer::new(config.mail_dir.clone())),
+        MailerKind::Log => Arc::new(LogMailer),
+        MailerKind::Outbox => Arc::new(OutboxMailer::default()),
+    }
+}
+
 /// `create_web_stack` for a server or a command-line process.
 pub async fn create_web_stack_for(config: &Config, role: Role) -> anyhow::Result<WebStack> {
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
     let stores = Stores::create(config, role)?;
-    Ok(assemble_web_stack(
-        config,
-        dbs,
-        stores,
-        Arc::new(OutboxMailer::default()),
-        role,
-    ))
+    Ok(assemble_web_stack(config, dbs, stores, mailer(config), role))
 }
 
 /// Wires the web context over existing connections (tests reuse it to build a second

@@ -18,7 +18,30 @@ impl Permission {
     /// Grant and revoke permissions.
     pub const PERMISSIONS_WRITE: &str = "permissions:write";
 
-    /// Validates `value` for the input field `field`.
+    /// Every permission this server checks, for the contexts it serves.
+    pub const KNOWN: [&'static str; 5] = [
+        Self::RATES_WRITE,
+        Self::ORDERS_WRITE,
+        Self::PAYMENTS_WRITE,
+        Self::ANALYTICS_READ,
+        Self::PERMISSIONS_WRITE,
+    ];
+
+    /// A permission to grant: one of [`Permission::KNOWN`] (a typo would grant nothing and
+    /// look granted).
+    pub fn known(field: &'static str, value: &str) -> Result<Self, AppError> {
+        let permission = Self::parse(field, value)?;
+        if !Self::KNOWN.contains(&permission.as_str()) {
+            return Err(AppError::bad_input(
+                field,
+                format!("is not a permission; known ones: {}", Self::KNOWN.join(", ")),
+            ));
+        }
+        Ok(permission)
+    }
+
+    /// Validates the form of `value` (`area:action`) for the input field `field`; any
+    /// name of that form may be revoked, also one stored before it was checked.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, AppError> {
         let valid_part = |p: &str| {
             !p.is_empty()
@@ -47,6 +70,14 @@ impl Permission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_known_permissions_are_granted() {
+        assert!(Permission::known("permission", "rates:write").is_ok());
+        let typo = Permission::known("permission", "rates:writ").unwrap_err();
+        assert!(format!("{typo:?}").contains("analytics:read"), "{typo:?}");
+        assert!(Permission::parse("permission", "rates:writ").is_ok());
+    }
 
     #[test]
     fn names_are_checked() {

@@ -216,7 +216,7 @@ impl IdentityMutation {
         permission: String,
     ) -> AppResult<bool> {
         let user_id = parse_id("userId", &user_id)?;
-        let permission = Permission::parse("permission", &permission)?;
+        let permission = Permission::known("permission", &permission)?;
         ctx.stack()?.users.grant(user_id, &permission).await
     }
 

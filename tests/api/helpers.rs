@@ -161,6 +161,8 @@ fn base_config(storage: Storage) -> Config {
     config.database_max_connections = 5;
     config.redis_pool_size = 4;
     config.key_prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    // Tests read the mails from memory.
+    config.mailer = exchanger::config::MailerKind::Outbox;
     // Every test client signs up from 127.0.0.1; the sign-up limit has tests of its own.
     config.signup_limits.per_ip = 10_000;
     config
