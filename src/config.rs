@@ -61,26 +61,66 @@ pub enum Redis {
 #[derive(Clone, Debug, Args)]
 pub struct Limits {
     /// Maximum nesting of fields (a leaf counts; introspection's `ofType` links do not).
-    #[arg(long, env = "GRAPHQL_MAX_DEPTH", global = true, help_heading = "GraphQL limits", default_value_t = 12)]
+    #[arg(
+        long,
+        env = "GRAPHQL_MAX_DEPTH",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "GraphQL limits",
+        default_value_t = 12
+    )]
     pub max_depth: usize,
     /// Maximum fields a document selects once its fragments are expanded (`__typename` and
     /// introspection fields included).
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", global = true, help_heading = "GraphQL limits", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "GRAPHQL_MAX_COMPLEXITY",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "GraphQL limits",
+        default_value_t = 1000
+    )]
     pub max_complexity: usize,
     /// Maximum number of aliases in one document.
-    #[arg(long, env = "GRAPHQL_MAX_ALIASES", global = true, help_heading = "GraphQL limits", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "GRAPHQL_MAX_ALIASES",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "GraphQL limits",
+        default_value_t = 30
+    )]
     pub max_aliases: usize,
     /// Maximum number of operations in one batch request.
-    #[arg(long, env = "GRAPHQL_MAX_BATCH", global = true, help_heading = "GraphQL limits", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "GRAPHQL_MAX_BATCH",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "GraphQL limits",
+        default_value_t = 10
+    )]
     pub max_batch: usize,
     /// Maximum root mutation fields in one operation.
-    #[arg(long, env = "GRAPHQL_MAX_MUTATIONS", global = true, help_heading = "GraphQL limits", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "GRAPHQL_MAX_MUTATIONS",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "GraphQL limits",
+        default_value_t = 5
+    )]
     pub max_mutations: usize,
     /// Maximum request body size in bytes.
-    #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", global = true, help_heading = "GraphQL limits", default_value_t = 64 * 1024)]
+    #[arg(long, env = "GRAPHQL_MAX_BODY_BYTES", global = true, hide_short_help = true, hide_env_values = true, help_heading = "GraphQL limits", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
     /// Whether introspection is allowed (switch off in production if you like).
-    #[arg(long, env = "GRAPHQL_INTROSPECTION", global = true, help_heading = "GraphQL limits", default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", global = true, hide_short_help = true, hide_env_values = true, help_heading = "GraphQL limits", default_value_t = true, action = ArgAction::Set)]
     pub introspection: bool,
 }
 
@@ -95,109 +135,219 @@ impl Default for Limits {
 #[derive(Clone, Debug, Args)]
 pub struct RawConfig {
     /// PostgreSQL URL of `exchanger_identity` (set all three URLs or none).
-    #[arg(long, env = "DATABASE_IDENTITY_URL", global = true, help_heading = "Storage", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_IDENTITY_URL",
+        global = true,
+        help_heading = "Storage",
+        hide_env_values = true
+    )]
     pub database_identity_url: Option<String>,
     /// PostgreSQL URL of `exchanger_web`.
-    #[arg(long, env = "DATABASE_WEB_URL", global = true, help_heading = "Storage", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_WEB_URL",
+        global = true,
+        help_heading = "Storage",
+        hide_env_values = true
+    )]
     pub database_web_url: Option<String>,
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL", global = true, help_heading = "Storage", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        global = true,
+        help_heading = "Storage",
+        hide_env_values = true
+    )]
     pub redis_url: Option<String>,
     /// Comma-separated `redis://` URLs of Redis Cluster nodes (instead of `REDIS_URL`).
-    #[arg(long, env = "REDIS_CLUSTER_NODES", global = true, help_heading = "Storage", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_CLUSTER_NODES",
+        global = true,
+        help_heading = "Storage",
+        hide_env_values = true
+    )]
     pub redis_cluster_nodes: Option<String>,
     /// Prefix before every Redis key and channel (deployments sharing one Redis set
     /// different ones; every process of one deployment the same).
-    #[arg(long, env = "REDIS_KEY_PREFIX", global = true, help_heading = "Storage", default_value = "")]
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Storage",
+        default_value = ""
+    )]
     pub redis_key_prefix: String,
     /// The application context this server serves.
-    #[arg(long, env = "APP_CONTEXT", global = true, help_heading = "Server", default_value = "web")]
+    #[arg(
+        long,
+        env = "APP_CONTEXT",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Server",
+        default_value = "web"
+    )]
     pub app_context: ApplicationContext,
     /// Address to listen on.
-    #[arg(long, env = "BIND_ADDR", global = true, help_heading = "Server", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Server",
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind_addr: SocketAddr,
     /// Folder of the embedded default's SQLite files.
-    #[arg(long, env = "DATA_DIR", global = true, help_heading = "Storage", default_value = "./data")]
+    #[arg(
+        long,
+        env = "DATA_DIR",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Storage",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Mark the session cookie `Secure` (turn off only for plain-HTTP local development).
-    #[arg(long, env = "COOKIE_SECURE", global = true, help_heading = "Server", default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, env = "COOKIE_SECURE", global = true, hide_env_values = true, help_heading = "Server", default_value_t = true, action = ArgAction::Set)]
     pub cookie_secure: bool,
     /// Comma-separated proxies (CIDR or address) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client; default none.
-    #[arg(long, env = "TRUSTED_PROXIES", global = true, help_heading = "Server", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Server",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub trusted_proxies: Vec<String>,
     /// Comma-separated origins allowed to call the API with credentials.
-    #[arg(long, env = "CORS_ORIGINS", global = true, help_heading = "Server", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Server",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub cors_origins: Vec<String>,
     /// Where mail goes: `dev` writes each mail (token included) to DATA_DIR/mail and the
     /// log; `log` only logs that a mail went out. Default: `dev` on the embedded default,
     /// `log` with PostgreSQL.
-    #[arg(long, env = "MAILER", global = true, help_heading = "Server", value_enum)]
+    #[arg(
+        long,
+        env = "MAILER",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Server",
+        value_enum,
+        hide_possible_values = true
+    )]
     pub mailer: Option<MailerKind>,
     /// Refuse to start while Redis does not answer (else: warn and serve from the
     /// databases until it does).
-    #[arg(long, env = "REDIS_REQUIRED", global = true, help_heading = "Storage", default_value_t = false, action = ArgAction::Set)]
+    #[arg(long, env = "REDIS_REQUIRED", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Storage", default_value_t = false, action = ArgAction::Set)]
     pub redis_required: bool,
     /// `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", global = true, help_heading = "Logging", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "LOG_FORMAT", global = true, hide_env_values = true, help_heading = "Logging", value_enum, hide_possible_values = true, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Minutes an order may stay unpaid before it expires.
-    #[arg(long, env = "PAYMENT_WINDOW_MINUTES", global = true, help_heading = "Orders", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10080))]
+    #[arg(long, env = "PAYMENT_WINDOW_MINUTES", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Orders", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10080))]
     pub payment_window_minutes: u64,
     /// Seconds between runs of the housekeeping sweeper (expires unpaid orders, deletes
     /// expired sessions).
-    #[arg(long, env = "SWEEP_INTERVAL_SECS", global = true, help_heading = "Orders", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "SWEEP_INTERVAL_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Orders", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sweep_interval_secs: u64,
     /// Database connections per pool.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, help_heading = "Storage", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Storage", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
     /// Redis connections in the pool.
-    #[arg(long, env = "REDIS_POOL_SIZE", global = true, help_heading = "Storage", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "REDIS_POOL_SIZE", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Storage", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub redis_pool_size: u32,
     /// Failed logins allowed per account in the window before `RATE_LIMITED`.
-    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ACCOUNT", global = true, help_heading = "Sign-in limits", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Sign-in limits",
+        default_value_t = 5
+    )]
     pub login_max_failures_per_account: u32,
     /// Failed logins allowed per client address in the window.
-    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_IP", global = true, help_heading = "Sign-in limits", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "LOGIN_MAX_FAILURES_PER_IP",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Sign-in limits",
+        default_value_t = 30
+    )]
     pub login_max_failures_per_ip: u32,
     /// Window of the failed-login counters, in seconds.
-    #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECS", global = true, help_heading = "Sign-in limits", default_value_t = 900)]
+    #[arg(
+        long,
+        env = "LOGIN_FAILURE_WINDOW_SECS",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Sign-in limits",
+        default_value_t = 900
+    )]
     pub login_failure_window_secs: u64,
     /// Sign-ups allowed per client address in the window before `RATE_LIMITED`.
-    #[arg(long, env = "SIGNUP_MAX_PER_IP", global = true, help_heading = "Sign-in limits", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "SIGNUP_MAX_PER_IP",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Sign-in limits",
+        default_value_t = 20
+    )]
     pub signup_max_per_ip: u32,
     /// Window of the sign-up counter, in seconds.
-    #[arg(long, env = "SIGNUP_WINDOW_SECS", global = true, help_heading = "Sign-in limits", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    #[arg(long, env = "SIGNUP_WINDOW_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Sign-in limits", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub signup_window_secs: u64,
     /// Seconds a new connection has to send its first request head.
-    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", global = true, help_heading = "Connections", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_header_timeout_secs: u64,
     /// Seconds a request has to send its whole body.
-    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", global = true, help_heading = "Connections", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_body_timeout_secs: u64,
     /// Seconds a kept-alive connection may stay silent between requests.
-    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", global = true, help_heading = "Connections", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_idle_timeout_secs: u64,
     /// Connections served at once (lowered to fit the open-files limit).
-    #[arg(long, env = "MAX_CONNECTIONS", global = true, help_heading = "Connections", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "MAX_CONNECTIONS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Seconds open connections get to finish after SIGTERM before they are cut.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", global = true, help_heading = "Connections", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub shutdown_timeout_secs: u64,
     /// Seconds a query (or a subscription's first answer) may run; mutations are never cut.
-    #[arg(long, env = "QUERY_TIMEOUT_SECS", global = true, help_heading = "GraphQL limits", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "QUERY_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "GraphQL limits", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub query_timeout_secs: u64,
     /// PostgreSQL `statement_timeout`, in seconds.
-    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECS", global = true, help_heading = "Storage", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Storage", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub database_statement_timeout_secs: u64,
     /// Seconds a WebSocket has to send `connection_init`.
-    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", global = true, help_heading = "Connections", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ws_init_timeout_secs: u64,
     /// Subscriptions one WebSocket may hold at once.
-    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", global = true, help_heading = "Connections", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub ws_max_subscriptions: u64,
     /// WebSockets one client address may hold open at once.
-    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_IP", global = true, help_heading = "Connections", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_IP", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub ws_max_connections_per_ip: u64,
     /// GraphQL limits.
     #[command(flatten)]
@@ -463,6 +613,24 @@ fn check_url(name: &str, url: &str, schemes: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Where a database or Redis URL points, for people: `host:port/path`, never the user
+/// name or password.
+pub fn describe_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("localhost");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let path = u.path().trim_start_matches('/');
+            if path.is_empty() {
+                format!("{host}{port}")
+            } else {
+                format!("{host}{port}/{path}")
+            }
+        }
+        Err(_) => "(an unreadable URL)".to_owned(),
+    }
+}
+
 /// Exposes a secret URL for a driver call (kept in one place so it is easy to audit).
 pub fn expose(url: &SecretString) -> &str {
     url.expose_secret()
@@ -471,6 +639,16 @@ pub fn expose(url: &SecretString) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_described_without_their_credentials() {
+        assert_eq!(
+            describe_url("postgres://ann:s3cret@db.internal:5432/exchanger_web?sslmode=require"),
+            "db.internal:5432/exchanger_web"
+        );
+        assert_eq!(describe_url("redis://:pw@cache:6379"), "cache:6379");
+        assert_eq!(describe_url("not a url"), "(an unreadable URL)");
+    }
 
     #[test]
     fn the_defaults_are_the_documented_ones_and_valid() {

@@ -73,29 +73,61 @@ pub async fn connect(config: &Config) -> anyhow::Result<Databases> {
         } => Ok(Databases::new(
             connect_postgres(expose(identity_url), config)
                 .await
-                .context("DATABASE_IDENTITY_URL: cannot connect")?,
+                .context("DATABASE_IDENTITY_URL")?,
             connect_postgres(expose(web_url), config)
                 .await
-                .context("DATABASE_WEB_URL: cannot connect")?,
+                .context("DATABASE_WEB_URL")?,
         )),
     }
 }
 
-/// Connects to one PostgreSQL database.
+/// How long connecting to PostgreSQL may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to one PostgreSQL database. One direct connection first, so that a failure
+/// says its cause once ("connection refused", "password authentication failed") rather
+/// than the pool's "timed out".
 pub async fn connect_postgres(url: &str, config: &Config) -> anyhow::Result<DatabaseConnection> {
+    probe_postgres(url).await?;
     let mut options = ConnectOptions::new(url);
     let statement_timeout = format!("{}ms", config.statement_timeout.as_millis());
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
         .sqlx_logging(false)
         // SPEC §4: no statement holds a connection without bound.
         .map_sqlx_postgres_opts(move |o| {
             o.options([("statement_timeout", statement_timeout.as_str())])
         });
-    Ok(Database::connect(options).await?)
+    let place = crate::config::describe_url(url);
+    Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {place}: {e}"))
+}
+
+/// One connection to `url` and back, with the failure's cause in plain words.
+async fn probe_postgres(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+    use sea_orm::sqlx::{Connection as _, Error};
+    let place = crate::config::describe_url(url);
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("not a valid PostgreSQL URL: {e}"))?;
+    let cause =
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            Ok(Err(Error::Io(e))) => e.to_string(),
+            Ok(Err(Error::Database(e))) => e.message().to_owned(),
+            Ok(Err(Error::Tls(e))) => format!("TLS: {e}"),
+            Ok(Err(e)) => e.to_string(),
+        };
+    anyhow::bail!("cannot connect to PostgreSQL at {place}: {cause}")
 }
 
 async fn connect_sqlite(

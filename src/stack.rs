@@ -11,7 +11,7 @@ use crate::cache::redis::{self, RedisStore, RedisTarget};
 use crate::cache::store::{KvStore, MemoryStore};
 use crate::clock::DateTime;
 use crate::coherence::{Applier, ChangeLog, Coherence, socket_path};
-use crate::config::{Config, MailerKind, Redis, Storage, expose};
+use crate::config::{Config, MailerKind, Storage};
 use crate::db::{self, Databases};
 use crate::domain::{Change, NewEvent, Recorded};
 use crate::error::AppResult;
@@ -92,16 +92,26 @@ impl Stores {
 
     /// The stores the configuration asks for: the in-process store for the embedded
     /// default, else Redis (or a Redis Cluster) with local copies kept coherent by pub/sub.
-    pub fn create(config: &Config, role: Role) -> anyhow::Result<Self> {
+    /// A Redis that does not answer is a warning (the server serves from the databases
+    /// until it does), or an error with `REDIS_REQUIRED`.
+    pub async fn create(config: &Config, role: Role) -> anyhow::Result<Self> {
         match &config.storage {
             Storage::Embedded { .. } => Ok(Self::over(Arc::new(MemoryStore::new()), role)),
             Storage::External { redis, .. } => {
-                let target = match redis {
-                    Redis::Standalone(url) => RedisTarget::Standalone(expose(url).to_owned()),
-                    Redis::Cluster(nodes) => {
-                        RedisTarget::Cluster(nodes.iter().map(|n| expose(n).to_owned()).collect())
+                let target = RedisTarget::from(redis);
+                if let Err(cause) = target.probe().await {
+                    let (variable, place) = (target.variable(), target.describe());
+                    if config.redis_required {
+                        anyhow::bail!(
+                            "{variable}: {place} does not answer: {cause} (REDIS_REQUIRED is set)"
+                        );
                     }
-                };
+                    let going_on = match role {
+                        Role::Server => "serving from the databases until it answers",
+                        Role::Command => "writing anyway; servers catch up from the databases",
+                    };
+                    tracing::warn!("{variable}: {place} does not answer: {cause}; {going_on}");
+                }
                 Self::redis(&target, config.redis_pool_size, &config.key_prefix, role)
             }
         }
@@ -146,8 +156,14 @@ pub fn mailer(config: &Config) -> Arc<dyn Mailer> {
 pub async fn create_web_stack_for(config: &Config, role: Role) -> anyhow::Result<WebStack> {
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
-    let stores = Stores::create(config, role)?;
-    Ok(assemble_web_stack(config, dbs, stores, mailer(config), role))
+    let stores = Stores::create(config, role).await?;
+    Ok(assemble_web_stack(
+        config,
+        dbs,
+        stores,
+        mailer(config),
+        role,
+    ))
 }
 
 /// Wires the web context over existing connections (tests reuse it to build a second

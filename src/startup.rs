@@ -1,8 +1,9 @@
 //! Running the server (SPEC §5): `Application::build` creates the web stack and binds, and
 //! `run_until_stopped` serves until SIGTERM/Ctrl-C, with the housekeeping sweeper beside it.
 
+use crate::cache::redis::RedisTarget;
 use crate::coherence::socket_path;
-use crate::config::{Config, ConnectionLimits, Storage};
+use crate::config::{Config, ConnectionLimits, MailerKind, Storage, describe_url, expose};
 use crate::http::serve::{raise_open_files_limit, serve};
 use crate::stack::{WebStack, create_web_stack};
 use std::future::Future;
@@ -24,8 +25,8 @@ impl Application {
     /// Binds a server for an existing stack.
     pub async fn with_stack(stack: WebStack) -> anyhow::Result<Self> {
         let addr = stack.config.bind_addr;
-        let listener = listen(addr)
-            .map_err(|e| anyhow::anyhow!("BIND_ADDR: cannot listen on {addr}: {e}"))?;
+        let listener =
+            listen(addr).map_err(|e| anyhow::anyhow!("BIND_ADDR: cannot listen on {addr}: {e}"))?;
         Ok(Self { listener, stack })
     }
 
@@ -73,7 +74,7 @@ impl Application {
             );
         }
         let app = crate::http::router::router(self.stack.clone());
-        tracing::info!(addr = %self.listener.local_addr()?, context = %self.stack.config.app_context, "listening");
+        announce(&self.stack.config, self.listener.local_addr()?);
         let report = serve(self.listener, app, limits, stop).await;
         background.abort_all();
         if report.cut > 0 || report.left > 0 {
@@ -90,6 +91,69 @@ impl Application {
             );
         }
         Ok(())
+    }
+}
+
+/// Says in plain words what is being served, from where, under which limits, and where
+/// to point a browser (the last line is the one tools wait for: "listening on …").
+fn announce(config: &Config, addr: std::net::SocketAddr) {
+    let context = &config.app_context;
+    tracing::info!(
+        "exchanger {} serving the `{context}` context",
+        env!("CARGO_PKG_VERSION")
+    );
+    match &config.storage {
+        Storage::Embedded { data_dir } => {
+            let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+            tracing::info!(
+                "storage: embedded, SQLite files in {} and an in-process cache (one server; \
+                 set DATABASE_IDENTITY_URL, DATABASE_WEB_URL and REDIS_URL for PostgreSQL + Redis)",
+                dir.display()
+            );
+        }
+        Storage::External {
+            identity_url,
+            web_url,
+            redis,
+        } => tracing::info!(
+            "storage: PostgreSQL {} (identity) and {} (web), {}",
+            describe_url(expose(identity_url)),
+            describe_url(expose(web_url)),
+            RedisTarget::from(redis).describe()
+        ),
+    }
+    match config.mailer {
+        MailerKind::Dev => tracing::info!(
+            "mail: not sent; each mail is written to {} (`exchanger mail list` shows them)",
+            std::path::absolute(&config.mail_dir)
+                .unwrap_or_else(|_| config.mail_dir.clone())
+                .display()
+        ),
+        MailerKind::Log => tracing::info!("mail: not sent, only logged (MAILER=log)"),
+        MailerKind::Outbox => tracing::info!("mail: kept in memory"),
+    }
+    let l = &config.limits;
+    tracing::info!(
+        "limits: depth {}, {} fields, {} aliases, {} operations per batch, {} mutations, \
+         {} KiB bodies, {} s per query; introspection {}",
+        l.max_depth,
+        l.max_complexity,
+        l.max_aliases,
+        l.max_batch,
+        l.max_mutations,
+        l.max_body_bytes / 1024,
+        config.query_timeout.as_secs(),
+        if l.introspection { "on" } else { "off" }
+    );
+    let host = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    if l.introspection {
+        tracing::info!("listening on {addr}; GraphiQL: http://{host}/graphql");
+    } else {
+        tracing::info!("listening on {addr}; GraphQL endpoint: http://{host}/graphql");
     }
 }
 

@@ -1,6 +1,7 @@
-//! Tracing setup (SPEC §5): text or JSON logs; `RUST_LOG` wins.
+//! Tracing setup (SPEC §5): text or JSON logs (colours only on a terminal); `RUST_LOG` wins.
 
 use crate::config::LogFormat;
+use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset.
@@ -18,7 +19,11 @@ pub fn init_subscriber(format: LogFormat, default_filter: &str) {
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     // A second init (tests) keeps the first subscriber.

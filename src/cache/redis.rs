@@ -46,7 +46,67 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
+impl From<&crate::config::Redis> for RedisTarget {
+    fn from(redis: &crate::config::Redis) -> Self {
+        use crate::config::{Redis, expose};
+        match redis {
+            Redis::Standalone(url) => Self::Standalone(expose(url).to_owned()),
+            Redis::Cluster(nodes) => {
+                Self::Cluster(nodes.iter().map(|n| expose(n).to_owned()).collect())
+            }
+        }
+    }
+}
+
 impl RedisTarget {
+    /// Connects once and sends `PING`: `Err` carries the cause in plain words (the pool
+    /// would only say that it timed out).
+    pub async fn probe(&self) -> Result<(), String> {
+        let attempt = async {
+            match self {
+                Self::Standalone(url) => {
+                    let client = redis::Client::open(url.as_str())?;
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("PING").query_async::<String>(&mut conn).await
+                }
+                Self::Cluster(urls) => {
+                    let client = redis::cluster::ClusterClient::new(urls.clone())?;
+                    let mut conn = client.get_async_connection().await?;
+                    redis::cmd("PING").query_async::<String>(&mut conn).await
+                }
+            }
+        };
+        match tokio::time::timeout(RESPONSE_TIMEOUT * 4, attempt).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                (RESPONSE_TIMEOUT * 4).as_secs_f32()
+            )),
+        }
+    }
+
+    /// The environment variable that names it.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            Self::Standalone(_) => "REDIS_URL",
+            Self::Cluster(_) => "REDIS_CLUSTER_NODES",
+        }
+    }
+
+    /// Where it is, for people (no passwords).
+    pub fn describe(&self) -> String {
+        let places: Vec<String> = self
+            .urls()
+            .iter()
+            .map(|u| crate::config::describe_url(u))
+            .collect();
+        match self {
+            Self::Standalone(_) => format!("Redis at {}", places.join(", ")),
+            Self::Cluster(_) => format!("Redis Cluster at {}", places.join(", ")),
+        }
+    }
+
     fn urls(&self) -> Vec<String> {
         match self {
             Self::Standalone(url) => vec![url.clone()],

@@ -34,7 +34,10 @@ impl Permission {
         if !Self::KNOWN.contains(&permission.as_str()) {
             return Err(AppError::bad_input(
                 field,
-                format!("is not a permission; known ones: {}", Self::KNOWN.join(", ")),
+                format!(
+                    "is not a permission; known ones: {}",
+                    Self::KNOWN.join(", ")
+                ),
             ));
         }
         Ok(permission)

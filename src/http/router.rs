@@ -10,6 +10,7 @@ use crate::graphql::{AppSchema, build_schema};
 use crate::stack::WebStack;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{HeaderValue, Method, header};
+use axum::response::Redirect;
 use axum::routing::get;
 use axum::{Router, middleware};
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub fn router(stack: WebStack) -> Router {
     };
     let proxies = stack.config.trusted_proxies.clone();
     let mut app = Router::new()
+        // A browser opening the server's address lands on GraphiQL.
+        .route("/", get(|| async { Redirect::to("/graphql") }))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))

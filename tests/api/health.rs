@@ -43,3 +43,20 @@ async fn metrics_are_exposed_for_prometheus() {
         .unwrap();
     assert!(text.contains("exchanger_cache_hits_total"), "{text}");
 }
+
+#[tokio::test]
+async fn the_root_sends_browsers_to_graphiql() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/graphql");
+}

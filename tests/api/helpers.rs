@@ -24,7 +24,7 @@ use exchanger::startup::Application;
 use migration::{IdentityMigrator, MigratorTrait, WebMigrator};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which backend the suite runs on.
 #[derive(Clone, Debug)]
@@ -315,7 +315,7 @@ pub async fn spawn_app_with_mailer(
     let config = base_config(storage);
     let dbs = exchanger::db::connect(&config).await.expect("databases");
     exchanger::db::migrate(&dbs).await.expect("migrations");
-    let stores = Stores::create(&config, Role::Server).expect("stores");
+    let stores = Stores::create(&config, Role::Server).await.expect("stores");
     let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer, Role::Server);
     let app = Application::with_stack(stack)
         .await
@@ -987,4 +987,52 @@ impl TestApp {
             Role::Command,
         )
     }
+}
+
+/// Waits (up to `within`, polling) until `check` holds.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A WebSocket subscribed to `rateChanged(USD, UAH)` on `app` (acknowledged; the
+/// subscription itself may still be starting).
+pub async fn subscriber(
+    app: &TestApp,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    for message in [
+        json!({ "type": "connection_init" }),
+        json!({ "id": "1", "type": "subscribe", "payload": { "query":
+            "subscription { rateChanged(from: \"USD\", to: \"UAH\") { rate } }" } }),
+    ] {
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+    let ack: Value = match socket.next().await.unwrap().unwrap() {
+        Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ack["type"], "connection_ack");
+    socket
 }

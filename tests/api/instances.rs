@@ -4,17 +4,15 @@
 //! beside a running server, a frozen Redis, and a writer that dies.
 
 use crate::helpers::{
-    Backend, TestApp, backend, spawn_app, spawn_app_with, spawn_app_with_redis,
-    spawn_app_with_redis_and,
+    Backend, TestApp, backend, eventually, spawn_app, spawn_app_with, spawn_app_with_redis,
+    spawn_app_with_redis_and, subscriber,
 };
 use crate::process::exchanger;
 use crate::redis_server::RedisServer;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const RATE: &str = r#"{ exchangeRate(from: "USD", to: "UAH") { rate } }"#;
 const SET_RATE: &str = "mutation($r: Decimal!) { setExchangeRate(input: {fromCurrency: \"USD\", toCurrency: \"UAH\", rate: $r}) { id } }";
@@ -37,19 +35,6 @@ async fn first_instance_with(
             let app = spawn_app_with_redis_and(&redis.url, customise).await;
             (Some(redis), app)
         }
-    }
-}
-
-/// Waits (up to `within`) until `check` holds.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -153,36 +138,6 @@ async fn writes_made_while_redis_is_frozen_are_never_served_stale_once_it_answer
         },
     )
     .await;
-}
-
-/// A socket subscribed to `rateChanged(USD, UAH)` on `app`.
-async fn subscriber(
-    app: &TestApp,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    for message in [
-        json!({ "type": "connection_init" }),
-        json!({ "id": "1", "type": "subscribe", "payload": { "query":
-            "subscription { rateChanged(from: \"USD\", to: \"UAH\") { rate } }" } }),
-    ] {
-        socket
-            .send(Message::text(message.to_string()))
-            .await
-            .unwrap();
-    }
-    let ack: Value = match socket.next().await.unwrap().unwrap() {
-        Message::Text(text) => serde_json::from_str(&text).unwrap(),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(ack["type"], "connection_ack");
-    socket
 }
 
 #[tokio::test]

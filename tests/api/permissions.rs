@@ -137,6 +137,37 @@ async fn bad_grant_input_is_refused_with_the_field_named_and_grants_nothing() {
 }
 
 #[tokio::test]
+async fn granting_a_permission_the_server_never_checks_is_refused_naming_the_known_ones() {
+    // Arrange
+    let app = spawn_app().await;
+    let admin = app.operator(&["permissions:write"]).await;
+    let target = app.sign_up().await;
+
+    // Act: a typo of `rates:write`.
+    let body = app
+        .gql_as(&admin, GRANT, json!({ "u": target.id, "p": "rates:writ" }))
+        .await;
+
+    // Assert
+    assert_eq!(
+        TestApp::error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(TestApp::error_field(&body).as_deref(), Some("permission"));
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    for known in Permission::KNOWN {
+        assert!(message.contains(known), "{known} not named: {message}");
+    }
+    assert_eq!(app.me_as(&target.token).await["permissions"], json!([]));
+    // Revoking such a name is allowed (nothing to revoke here).
+    let revoked = app
+        .gql_as(&admin, REVOKE, json!({ "u": target.id, "p": "rates:writ" }))
+        .await;
+    assert_eq!(revoked, json!({ "data": { "revokePermission": false } }));
+}
+
+#[tokio::test]
 async fn a_session_of_one_context_is_not_valid_in_another() {
     // Arrange: the web server, and an admin stack over the same databases and store.
     let app = spawn_app().await;

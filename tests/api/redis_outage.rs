@@ -2,22 +2,9 @@
 //! the fast path. The test runs its own `redis-server` and freezes it with SIGSTOP halfway.
 //! On both backends: on the embedded one the SQLite files stay and only the store is Redis.
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app_with_redis, token_hash};
+use crate::helpers::{PASSWORD, TestApp, eventually, spawn_app_with_redis, token_hash};
 use crate::redis_server::RedisServer;
-use std::time::{Duration, Instant};
-
-/// Polls `check` until it holds, failing after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 #[tokio::test]
 async fn with_redis_frozen_sign_in_and_sessions_work_from_the_database_and_recover() {
