@@ -1,6 +1,6 @@
 //! The CLI against the same storage as the test server.
 
-use crate::helpers::{TestApp, spawn_app, subscriber};
+use crate::helpers::{Socket, TestApp, next_payload, spawn_app, subscriber};
 use crate::process::ServerProcess;
 use exchanger::config::Storage;
 use serde_json::{Value, json};
@@ -403,28 +403,11 @@ async fn rates_import_is_all_or_nothing_with_the_line_of_every_error() {
     assert!(stderr.contains("/nonexistent/rates.csv"), "{stderr}");
 }
 
-/// The rate of the next `next` message on `socket`, if one comes within `within`.
-async fn next_rate(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    within: Duration,
-) -> Option<Value> {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .ok()??
-            .ok()?;
-        if let Message::Text(text) = frame {
-            let message: Value = serde_json::from_str(&text).ok()?;
-            if message["type"] == "next" {
-                return Some(message["payload"]["data"]["rateChanged"]["rate"].clone());
-            }
-        }
-    }
+/// The rate of the next `rateChanged` event on `socket`, if one comes within `within`.
+async fn next_rate(socket: &mut Socket, within: Duration) -> Option<Value> {
+    next_payload(socket, within)
+        .await
+        .map(|payload| payload["data"]["rateChanged"]["rate"].clone())
 }
 
 #[tokio::test]

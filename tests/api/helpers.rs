@@ -1002,11 +1002,24 @@ where
     }
 }
 
+/// A test's WebSocket to the server.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A WebSocket subscribed to `rateChanged(USD, UAH)` on `app` (acknowledged; the
 /// subscription itself may still be starting).
-pub async fn subscriber(
-    app: &TestApp,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+pub async fn subscriber(app: &TestApp) -> Socket {
+    subscribe(
+        app,
+        "subscription { rateChanged(from: \"USD\", to: \"UAH\") { rate } }",
+        None,
+    )
+    .await
+}
+
+/// A WebSocket on `app`, initialised (with `token` if any) and running `query` as
+/// subscription "1".
+pub async fn subscribe(app: &TestApp, query: &str, token: Option<&str>) -> Socket {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -1019,10 +1032,14 @@ pub async fn subscriber(
         HeaderValue::from_static("graphql-transport-ws"),
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = match token {
+        Some(token) => json!({ "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {token}") } }),
+        None => json!({ "type": "connection_init" }),
+    };
     for message in [
-        json!({ "type": "connection_init" }),
-        json!({ "id": "1", "type": "subscribe", "payload": { "query":
-            "subscription { rateChanged(from: \"USD\", to: \"UAH\") { rate } }" } }),
+        init,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }),
     ] {
         socket
             .send(Message::text(message.to_string()))
@@ -1035,4 +1052,23 @@ pub async fn subscriber(
     };
     assert_eq!(ack["type"], "connection_ack");
     socket
+}
+
+/// The payload of the next `next` message on `socket`, if one comes within `within`.
+pub async fn next_payload(socket: &mut Socket, within: Duration) -> Option<Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(text) = frame {
+            let message: Value = serde_json::from_str(&text).ok()?;
+            if message["type"] == "next" {
+                return Some(message["payload"].clone());
+            }
+        }
+    }
 }

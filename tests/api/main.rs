@@ -18,6 +18,7 @@ mod orders;
 mod payments;
 mod permissions;
 mod rates;
+mod readme;
 mod redis_outage;
 mod schema;
 mod sessions;
