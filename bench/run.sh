@@ -8,7 +8,7 @@
 # append their tables to that report. Everything started here is stopped by PID on exit. Exit
 # status 1 when a check fails.
 #
-#   bash bench/run.sh                       # ~4 minutes after the build
+#   bash bench/run.sh                       # ~3 minutes after the build
 #   BENCH_DURATION=3 bash bench/run.sh      # quick smoke run (seconds per measurement)
 set -euo pipefail
 cd "$(dirname "$0")/.."
