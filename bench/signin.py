@@ -59,7 +59,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge import pid_listening_on, rss_kb  # same directory
+sys.dont_write_bytecode = True  # importing edge.py leaves no bench/__pycache__ behind
+from edge import pid_listening_on, rss_kb  # noqa: E402 (same directory)
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -123,7 +124,11 @@ class Client:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
-            self.conn.connect()  # not inside the timed part
+            try:
+                self.conn.connect()  # not inside the timed part
+            except OSError as err:
+                self.close()
+                return Answer(0.0, False, f"transport: connect: {err}", None)
         started = time.perf_counter()
         try:
             self.conn.request("POST", "/graphql", body=body, headers=headers)
@@ -562,8 +567,8 @@ def main() -> int:
         idle, flooded, flood = run_logins(client, email, url)
         signups = run_signups(client, pid, stamp)
         resets = run_resets(client, signups.emails or [email], stamp, seed)
-    except Unmeasurable as err:
-        print(f"signin: {err}", file=sys.stderr)
+    except (Unmeasurable, OSError) as err:
+        print(f"signin: the measurement broke: {err}", file=sys.stderr)
         return 2
     finally:
         client.close()
