@@ -16,6 +16,9 @@ It registers its own account (signin-<UTC stamp>@example.com), then:
     byte of its answer: p50, max and logins/s, idle. Then the same 40 while an anonymous
     (no bearer) `exchangeRate` flood runs: `wrk -t2 -c32 -s bench/lua/exchange_rate.lua`,
     started 2 s before the first login and stopped (SIGINT, by PID) after the last.
+    The pair needs a rate for the flood to read the cache (bench.py sets one; alone:
+    `exchanger rates set USD UAH 41.25`): a missing rate is not cached, so the flood would
+    read PostgreSQL; the flood's line says so when the pair has none.
     Targets: p50 under the flood ≤ 4 × the idle p50; max under the flood ≤ 1 s. Every login
     must answer a token (RATE_LIMITED would mean the failure limits or the hashing queue
     interfere: run.sh raises LOGIN_MAX_FAILURES_*).
@@ -210,8 +213,12 @@ def logins(client: Client, email: str, count: int, deadline_s: float | None = No
     return LoginRun([a.ms for a in answers], len(answers), count_codes(answers), wall)
 
 
+RATE_PROBE = '{ exchangeRate(from: "USD", to: "UAH") { rate validFrom } }'  # exchange_rate.lua's
+
+
 @dataclass
 class Flood:
+    cached: bool | None = None  # whether the pair has a rate (else every read goes to PostgreSQL)
     rps: float | None = None
     p99_ms: float | None = None
     requests: int | None = None
@@ -250,6 +257,11 @@ def stop_flood(wrk: subprocess.Popen) -> Flood:
 
 
 def run_logins(client: Client, email: str, url: str) -> tuple[LoginRun, LoginRun, Flood]:
+    probe = client.post(RATE_PROBE, {})
+    has_rate = probe.ok and bool((probe.data or {}).get("exchangeRate"))
+    if not has_rate:
+        log("exchangeRate(USD, UAH) has no rate on this server: the flood reads PostgreSQL, "
+            "not the cache (`exchanger rates set USD UAH 41.25` first to flood the cache)")
     log(f"login: {LOGIN_WARMUP} warm-up, then {LOGINS} sequential logins, idle")
     logins(client, email, LOGIN_WARMUP)
     idle = logins(client, email, LOGINS)
@@ -264,6 +276,7 @@ def run_logins(client: Client, email: str, url: str) -> tuple[LoginRun, LoginRun
         flooded = logins(client, email, LOGINS, LOGIN_FLOOD_DEADLINE_S)
     finally:
         flood = stop_flood(wrk)
+    flood.cached = has_rate
     log(f"login: under the flood p50 {flooded.p50_ms:.1f} ms, max {flooded.max_ms:.1f} ms; "
         f"flood {flood.rps or 0:,.0f} req/s")
     return idle, flooded, flood
@@ -422,7 +435,9 @@ def evaluate(idle: LoginRun, flooded: LoginRun, flood: Flood, signups: Signups, 
         f"p50 {idle.p50_ms:.1f} ms, max {idle.max_ms:.1f} ms, {idle.per_s:.1f} logins/s", None))
     flood_text = ("failed: " + flood.failure) if flood.failure or flood.rps is None else (
         f"{flood.rps:,.0f} req/s, p99 {flood.p99_ms:.2f} ms, errors: "
-        f"{describe_errors(flood.errors)}" + (f" (first: `{flood.first_error}`)" if flood.first_error else ""))
+        f"{describe_errors(flood.errors)}" + (f" (first: `{flood.first_error}`)" if flood.first_error else "")
+        + ("" if flood.cached else "; USD/UAH has no rate here, so every read went to PostgreSQL "
+           "(a miss is not cached), not the cache"))
     checks.append(Check(
         f"the flood: anonymous exchangeRate, wrk -t{FLOOD_THREADS} -c{FLOOD_CONNECTIONS}",
         "runs for every login, without errors", flood_text,
