@@ -249,8 +249,9 @@ def evaluate(rows: dict[str, Row], verify_rate: float, cores: int) -> list[Check
         f"≥ {LOGIN_FACTOR} × {cores} cores × {verify_rate:.1f}/s = {login_min:.1f} req/s",
         f"{rows['login'].rps:.1f} req/s", rows["login"].rps >= login_min)
     idle, loaded = rows["rate_idle"], rows["rate_loaded"]
-    add("rate_loaded", "exchangeRate p99 while login is hammered",
-        f"p99 ≤ {STARVATION_FACTOR:g} × idle ({STARVATION_FACTOR * idle.p99_ms:.2f} ms)",
+    add("rate_loaded", f"exchangeRate p99 ({STARVATION_CONNECTIONS} connections) while login is "
+        f"hammered ({LOGIN_CONNECTIONS} connections)",
+        f"p99 ≤ {STARVATION_FACTOR:g} × its idle p99 ({STARVATION_FACTOR * idle.p99_ms:.2f} ms)",
         f"{loaded.p99_ms:.2f} ms = {loaded.p99_ms / idle.p99_ms:.2f} × idle {idle.p99_ms:.2f} ms",
         loaded.p99_ms <= STARVATION_FACTOR * idle.p99_ms)
 

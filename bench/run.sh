@@ -3,9 +3,10 @@
 # loopback ports in a throwaway directory (PostgreSQL 15 with its normal durability settings,
 # Redis with docker/redis/redis.conf, `exchanger serve`), then hands over to bench/bench.py,
 # which seeds through the API/CLI, loads with wrk and writes bench/results/<UTC>.{md,json},
-# then to bench/edge.py (fragment-bomb refusals, 5,000 idle connections), which appends its
-# table to that report. Everything started here is stopped by PID on exit. Exit status 1 when
-# a check fails.
+# then to bench/edge.py (fragment-bomb refusals, 5,000 idle connections) and bench/signin.py
+# (logins under a read flood, RSS after 1,000 sign-ups, requestPasswordReset timing), which
+# append their tables to that report. Everything started here is stopped by PID on exit. Exit
+# status 1 when a check fails.
 #
 #   bash bench/run.sh                       # ~3 minutes after the build
 #   BENCH_DURATION=3 bash bench/run.sh      # quick smoke run (seconds per measurement)
@@ -98,6 +99,8 @@ export DATABASE_WEB_URL="postgres://postgres@127.0.0.1:$pg_port/exchanger_web"
 export REDIS_URL="redis://127.0.0.1:$redis_port"
 export BIND_ADDR="127.0.0.1:$server_port" COOKIE_SECURE=false LOG_FORMAT=json RUST_LOG=warn
 export LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000
+# bench/signin.py signs up 1,001 accounts from this one address.
+export SIGNUP_MAX_PER_IP=100000
 "$exchanger" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 url="http://127.0.0.1:$server_port"
@@ -128,5 +131,13 @@ edge_status=0
 wait "$bench_pid" || edge_status=$?
 bench_pid=""
 [ "$edge_status" -le 1 ] || exit "$edge_status"
+
+echo "== sign-in: logins under a read flood, 1,000 sign-ups, reset timing against $url" >&2
+python3 bench/signin.py --url "$url" --pid "$server_pid" --append "$report" &
+bench_pid=$!
+signin_status=0
+wait "$bench_pid" || signin_status=$?
+bench_pid=""
+[ "$signin_status" -le 1 ] || exit "$signin_status"
 echo "== report: $report" >&2
-exit $((bench_status | edge_status))
+exit $((bench_status | edge_status | signin_status))
