@@ -397,6 +397,23 @@ impl<C: ConnectionTrait> WebDb<C> {
             .map(exchange_rate))
     }
 
+    /// When the next rate of `pair` after `at` starts, if one is scheduled.
+    pub async fn next_rate_start(
+        &self,
+        pair: &CurrencyPair,
+        at: DateTime,
+    ) -> AppResult<Option<DateTime>> {
+        use exchange_rates::Column as C;
+        Ok(exchange_rates::Entity::find()
+            .filter(C::FromCurrency.eq(pair.from.as_str()))
+            .filter(C::ToCurrency.eq(pair.to.as_str()))
+            .filter(C::ValidFrom.gt(at))
+            .order_by_asc(C::ValidFrom)
+            .one(&self.conn)
+            .await?
+            .map(|r| r.valid_from))
+    }
+
     /// Every pair's rate valid at `at`, and when that set next changes by itself.
     pub async fn current_rates(&self, at: DateTime) -> AppResult<CurrentRates> {
         use exchange_rates::Column as C;

@@ -51,24 +51,31 @@ impl RateService {
         self.coherence.subscribe_rates()
     }
 
-    /// The rate of `pair` valid now, through `cache:{ctx}:rates:{from}_{to}`.
+    /// The rate of `pair` valid now, through `cache:{ctx}:rates:{from}_{to}`. That a pair
+    /// has no rate is cached too (until its next rate starts, if one is scheduled): a flood
+    /// of reads of a pair without a rate is served from the cache like any other.
     #[tracing::instrument(skip(self), fields(pair = %format!("{}_{}", pair.from, pair.to)))]
     pub async fn current(&self, pair: &CurrencyPair) -> AppResult<Option<ExchangeRate>> {
         let key = self.keys.rate(pair.from.as_str(), pair.to.as_str());
         let at = now();
-        let (cached, token) = self.cache.get::<ExchangeRate>(&key).await;
-        if let Some(rate) = cached
-            && rate.is_valid_at(at)
-        {
-            return Ok(Some(rate));
+        let (cached, token) = self.cache.get::<Option<ExchangeRate>>(&key).await;
+        match cached {
+            Some(Some(rate)) if rate.is_valid_at(at) => return Ok(Some(rate)),
+            Some(None) => return Ok(None),
+            _ => {}
         }
-        let Some(rate) = self.db.rate_at(pair, at).await? else {
-            return Ok(None);
+        let (rate, ttl) = match self.db.rate_at(pair, at).await? {
+            Some(rate) => {
+                let ttl = ttl_until(rate.valid_until, at);
+                (Some(rate), ttl)
+            }
+            None => (
+                None,
+                ttl_until(self.db.next_rate_start(pair, at).await?, at),
+            ),
         };
-        self.cache
-            .fill(&key, token, &rate, ttl_until(rate.valid_until, at))
-            .await;
-        Ok(Some(rate))
+        self.cache.fill(&key, token, &rate, ttl).await;
+        Ok(rate)
     }
 
     /// The rate of `pair` valid now, from the database (when a cached one proved stale).

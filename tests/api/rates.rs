@@ -291,3 +291,24 @@ async fn quote_rounds_half_even_like_rust_decimal() {
         .await;
     assert_eq!(none["data"]["exchangeRate"], json!(null));
 }
+
+#[tokio::test]
+async fn a_pair_without_a_rate_is_answered_from_the_cache_until_a_rate_is_set() {
+    // Arrange
+    let app = spawn_app().await;
+    let query = r#"{ exchangeRate(from: "USD", to: "UAH") { rate } }"#;
+    let key = app.stack.keys.rate("USD", "UAH");
+
+    // Act: a read of a pair without a rate, then a rate set.
+    assert!(app.gql(query, json!({})).await["data"]["exchangeRate"].is_null());
+    let cached = app.stack.cache.store().get(&key).await.unwrap();
+    app.set_rate("USD", "UAH", "41.25").await;
+
+    // Assert: the absence was cached (a flood of such reads stays off the database); the
+    // new rate is seen at once.
+    assert_eq!(cached.as_deref(), Some("null"));
+    assert_eq!(
+        app.gql(query, json!({})).await["data"]["exchangeRate"]["rate"],
+        "41.25000000"
+    );
+}
