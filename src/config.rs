@@ -349,6 +349,28 @@ pub struct RawConfig {
     /// WebSockets one client address may hold open at once.
     #[arg(long, env = "WS_MAX_CONNECTIONS_PER_IP", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub ws_max_connections_per_ip: u64,
+    /// The server's key for secrets at rest (two-factor secrets, recovery codes): 32 random
+    /// bytes as 64 hex characters. Required with PostgreSQL; on the embedded default it is
+    /// generated once into `DATA_DIR/secret.key`.
+    #[arg(
+        long,
+        env = "SECRET_KEY",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Account security"
+    )]
+    pub secret_key: Option<String>,
+    /// Minutes a second-factor check of a session lasts for sensitive operations.
+    #[arg(long, env = "STEP_UP_MINUTES", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Account security", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub step_up_minutes: u64,
+    /// Refuse operator permissions to users without two-factor sign-in. Default: true with
+    /// PostgreSQL, false on the embedded default.
+    #[arg(long, env = "REQUIRE_MFA_FOR_OPERATORS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Account security", action = ArgAction::Set)]
+    pub require_mfa_for_operators: Option<bool>,
+    /// Minutes a session may stay unused before it ends (on top of its 24 h lifetime).
+    #[arg(long, env = "SESSION_IDLE_MINUTES", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Account security", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub session_idle_minutes: u64,
     /// GraphQL limits.
     #[command(flatten)]
     pub limits: Limits,
@@ -437,6 +459,21 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// WebSocket limits.
     pub ws: WsLimits,
+    /// Account security settings.
+    pub security: SecurityConfig,
+}
+
+/// Account security settings (two-factor sign-in, step-up, session lifetimes).
+#[derive(Clone, Debug)]
+pub struct SecurityConfig {
+    /// `SECRET_KEY` (checked: 64 hex characters), when set.
+    pub secret_key: Option<SecretString>,
+    /// How long a session's second-factor check counts for sensitive operations.
+    pub step_up_window: Duration,
+    /// Whether operator permissions need two-factor sign-in.
+    pub require_mfa_for_operators: bool,
+    /// How long a session may stay unused.
+    pub session_idle: Duration,
 }
 
 /// Failed-login limits (SPEC §4).
@@ -553,6 +590,22 @@ impl Config {
                     .map_err(|_| format!("TRUSTED_PROXIES: {p:?} is not an address or CIDR range"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let secret_key = raw
+            .secret_key
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+            .map(|key| {
+                if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Ok(SecretString::from(key))
+                } else {
+                    Err(
+                        "SECRET_KEY must be 64 hex characters (32 random bytes, e.g. \
+                         `openssl rand -hex 32`)"
+                            .to_owned(),
+                    )
+                }
+            })
+            .transpose()?;
         Ok(Self {
             storage,
             trusted_proxies,
@@ -596,6 +649,14 @@ impl Config {
                 init_timeout: Duration::from_secs(raw.ws_init_timeout_secs),
                 max_subscriptions: raw.ws_max_subscriptions as usize,
                 max_per_ip: raw.ws_max_connections_per_ip as usize,
+            },
+            security: SecurityConfig {
+                secret_key,
+                step_up_window: Duration::from_secs(raw.step_up_minutes * 60),
+                require_mfa_for_operators: raw
+                    .require_mfa_for_operators
+                    .unwrap_or(!storage_is_embedded),
+                session_idle: Duration::from_secs(raw.session_idle_minutes * 60),
             },
         })
     }

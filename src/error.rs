@@ -15,6 +15,13 @@ pub enum AppError {
     Unauthenticated,
     /// Signed in, but without the permission the operation needs in this context.
     Forbidden,
+    /// Holds an operator permission, but operators must sign in with a second factor
+    /// (`REQUIRE_MFA_FOR_OPERATORS`) and this account has none.
+    OperatorNeedsMfa,
+    /// The password was right, but this account signs in with a second factor too.
+    MfaRequired,
+    /// The operation needs this session to have proved the second factor recently.
+    StepUpRequired,
     /// An argument failed validation; `field` names it.
     BadUserInput {
         /// The offending input field, e.g. `amount` or `input.email`.

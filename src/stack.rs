@@ -16,6 +16,8 @@ use crate::db::{self, Databases};
 use crate::domain::{Change, NewEvent, Recorded};
 use crate::error::AppResult;
 use crate::identity::mailer::{DevMailer, LogMailer, Mailer, OutboxMailer};
+use crate::identity::manager::AccountSecurity;
+use crate::identity::secrets::SecretKey;
 use crate::identity::throttle::Throttle;
 use crate::identity::{ContextualIdentityAdapter, IdentityEvents, WebUserManager};
 use crate::web::WebDatabaseAdapter;
@@ -157,24 +159,24 @@ pub async fn create_web_stack_for(config: &Config, role: Role) -> anyhow::Result
     let dbs = db::connect(config).await?;
     db::migrate(&dbs).await?;
     let stores = Stores::create(config, role).await?;
-    Ok(assemble_web_stack(
-        config,
-        dbs,
-        stores,
-        mailer(config),
-        role,
-    ))
+    assemble_web_stack(config, dbs, stores, mailer(config), role)
 }
 
 /// Wires the web context over existing connections (tests reuse it to build a second
-/// context over the same databases and store).
+/// context over the same databases and store). A server needs the secret key
+/// (`SECRET_KEY`, or the embedded default's generated one); a command-line process uses it
+/// when there is one.
 pub fn assemble_web_stack(
     config: &Config,
     dbs: Databases,
     stores: Stores,
     mailer: Arc<dyn Mailer>,
     role: Role,
-) -> WebStack {
+) -> anyhow::Result<WebStack> {
+    let key = match role {
+        Role::Server => Some(Arc::new(SecretKey::load(config)?)),
+        Role::Command => SecretKey::load(config).ok().map(Arc::new),
+    };
     let Stores {
         cache,
         counters,
@@ -216,6 +218,10 @@ pub fn assemble_web_stack(
         mailer,
         analytics.clone(),
         coherence.clone(),
+        AccountSecurity {
+            key,
+            config: config.security.clone(),
+        },
     ));
     let rates = Arc::new(RateService::new(
         web.clone(),
@@ -232,7 +238,7 @@ pub fn assemble_web_stack(
         config.payment_window,
     ));
     let payments = Arc::new(PaymentService::new(web, orders.clone()));
-    WebStack {
+    Ok(WebStack {
         config: Arc::new(config.clone()),
         dbs,
         cache,
@@ -243,7 +249,7 @@ pub fn assemble_web_stack(
         payments,
         analytics,
         coherence,
-    }
+    })
 }
 
 /// The identity database's outbox.

@@ -42,6 +42,20 @@ impl ContextualRedisAdapter {
             .await;
     }
 
+    /// Replaces the cached session with `session` (its last use moved), in every process.
+    pub async fn refresh_session(&self, session: &SessionRecord) {
+        let left = (session.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        self.cache
+            .put(
+                &self.keys.session(&session.token_hash),
+                session,
+                left.min(SESSION_TTL),
+            )
+            .await;
+    }
+
     /// The cached user with this context's permissions, and the token a refill needs.
     pub async fn user(&self, id: Uuid) -> (Option<AuthUser>, FillToken) {
         self.cache.get(&self.keys.user(id)).await

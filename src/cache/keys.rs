@@ -118,6 +118,11 @@ impl Keys {
         self.key(LIMIT, format_args!("login:device:{device_id}"))
     }
 
+    /// Failed second-factor checks (step-up, turning two-factor off) of one user.
+    pub fn second_factor_failures(&self, user_id: Uuid) -> String {
+        self.key(LIMIT, format_args!("second-factor:{user_id}"))
+    }
+
     /// Password-reset mail counter of one address (given as a hash: no email in a key).
     pub fn reset_mails(&self, email_hash: &str) -> String {
         self.key(LIMIT, format_args!("reset:{email_hash}"))

@@ -17,6 +17,11 @@ pub enum Change {
         /// `(context, token hash)` of each.
         sessions: Vec<(String, String)>,
     },
+    /// Sessions changed (a second factor proved): their cached copies are dropped.
+    SessionsChanged {
+        /// `(context, token hash)` of each.
+        sessions: Vec<(String, String)>,
+    },
     /// A user's record or permissions changed (in any context).
     UserChanged {
         /// The user.

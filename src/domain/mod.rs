@@ -17,7 +17,7 @@ pub use analytics::{DailyAnalytics, NewEvent};
 pub use change::{Change, Recorded};
 pub use currency::{CurrencyCode, CurrencyPair};
 pub use email::Email;
-pub use identity::{AuthUser, SessionRecord};
+pub use identity::{AuthUser, SecurityEvent, SecurityEventKind, SessionRecord};
 pub use money::{MONEY_SCALE, Money, convert, round_money};
 pub use order::{
     NewOrder, NewPayment, Order, OrderStatus, Payment, PaymentStatus, idempotency_key_of,

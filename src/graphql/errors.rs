@@ -22,6 +22,10 @@ pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// Missing permission.
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The password was right; send `totpCode` too.
+    pub const MFA_REQUIRED: &str = "MFA_REQUIRED";
+    /// Prove the second factor again with `stepUp`.
+    pub const STEP_UP_REQUIRED: &str = "STEP_UP_REQUIRED";
     /// Invalid argument (see `extensions.field`).
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     /// No such thing (or not yours).
@@ -60,6 +64,21 @@ impl From<AppError> for async_graphql::Error {
                 async_graphql::Error::new("you do not have the permission this needs")
                     .extend_with(|_, e| e.set("code", code::FORBIDDEN))
             }
+            AppError::OperatorNeedsMfa => async_graphql::Error::new(
+                "operator permissions need two-factor sign-in: turn it on for this account \
+                 (enrollTotp, then confirmTotp) and sign in again",
+            )
+            .extend_with(|_, e| e.set("code", code::FORBIDDEN)),
+            AppError::MfaRequired => async_graphql::Error::new(
+                "this account signs in with a second factor: send totpCode too (a code from \
+                 the authenticator app, or a recovery code)",
+            )
+            .extend_with(|_, e| e.set("code", code::MFA_REQUIRED)),
+            AppError::StepUpRequired => async_graphql::Error::new(
+                "this needs a recent second-factor check of this session: call stepUp with a \
+                 code from the authenticator app, then try again",
+            )
+            .extend_with(|_, e| e.set("code", code::STEP_UP_REQUIRED)),
             AppError::BadUserInput { field, message } => {
                 async_graphql::Error::new(format!("{field} {message}")).extend_with(|_, e| {
                     e.set("code", code::BAD_USER_INPUT);

@@ -30,9 +30,18 @@ pub enum Transport {
 /// the schema at every level.
 const MAX_INTROSPECTION_EXPANSIONS: u32 = 3;
 
-/// Root mutation fields that do expensive work for anyone (password hashing, mail): at
-/// most one of them per request, a batch counting as one request.
-const SIGN_IN_MUTATIONS: [&str; 3] = ["register", "login", "requestPasswordReset"];
+/// Root mutation fields that do expensive work for anyone (password hashing, mail) or
+/// check a second-factor code: at most one of them per request, a batch counting as one
+/// request (so aliases cannot multiply guesses).
+const SIGN_IN_MUTATIONS: [&str; 7] = [
+    "register",
+    "login",
+    "requestPasswordReset",
+    "confirmTotp",
+    "disableTotp",
+    "regenerateRecoveryCodes",
+    "stepUp",
+];
 
 /// What one request (a batch is one request) may still spend on `SIGN_IN_MUTATIONS`.
 #[derive(Debug, Default)]
@@ -358,9 +367,10 @@ fn check_mutations(roots: &[&str], limits: &Limits, budget: &Budget) -> Result<(
         .filter(|r| SIGN_IN_MUTATIONS.contains(r))
         .count() as u32;
     if sign_ins > 0 && budget.sign_ins.fetch_add(sign_ins, Ordering::Relaxed) + sign_ins > 1 {
-        return Err(Refusal::Invalid(
-            "register, login and requestPasswordReset run at most once per request".into(),
-        ));
+        return Err(Refusal::Invalid(format!(
+            "{} run at most once per request, together",
+            SIGN_IN_MUTATIONS.join(", ")
+        )));
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Auth operations (SPEC §3): thin resolvers over `WebUserManager`.
 
 use super::context::ContextExt;
-use super::guards::{RequirePermission, RequireSession};
+use super::guards::{RequirePermission, RequireSession, RequireStepUp};
+use super::types::page::Cursor;
+use super::types::security::{CURSOR_KIND, SecurityEventConnection, TotpEnrollment};
 use super::types::{AuthPayload, Session, User};
 use crate::cookies::{clear_session_cookie, device_cookie, session_cookie};
 use crate::domain::{Email, Password, Permission};
@@ -26,7 +28,12 @@ pub struct LoginInput {
     pub email: String,
     /// Password.
     pub password: String,
+    /// With two-factor sign-in on: the authenticator's current code, or a recovery code.
+    pub totp_code: Option<String>,
 }
+
+/// Largest page of `mySecurityEvents`.
+const MAX_EVENTS_PAGE: u64 = 100;
 
 /// Parses an `ID` argument as a UUID.
 pub fn parse_id(field: &'static str, id: &ID) -> AppResult<Uuid> {
@@ -56,6 +63,32 @@ impl IdentityQuery {
                 stored,
             })
             .collect())
+    }
+
+    /// The viewer's security activity (every context), newest first (Relay connection;
+    /// `first` 1 to 100).
+    #[graphql(guard = "RequireSession")]
+    async fn my_security_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<SecurityEventConnection> {
+        let viewer = ctx.require_viewer()?;
+        let first = u64::try_from(first.unwrap_or(20))
+            .ok()
+            .filter(|n| (1..=MAX_EVENTS_PAGE).contains(n))
+            .ok_or_else(|| AppError::bad_input("first", "must be between 1 and 100"))?;
+        let after = after
+            .as_deref()
+            .map(|c| Cursor::decode("after", CURSOR_KIND, c))
+            .transpose()?;
+        let (events, more) = ctx
+            .stack()?
+            .users
+            .security_events(viewer, first, after)
+            .await?;
+        Ok(SecurityEventConnection::new(events, more))
     }
 }
 
@@ -105,7 +138,12 @@ impl IdentityMutation {
         let signed_in = ctx
             .stack()?
             .users
-            .login(&input.email, &input.password, ctx.client())
+            .login(
+                &input.email,
+                &input.password,
+                input.totp_code.as_deref(),
+                ctx.client(),
+            )
             .await?;
         set_cookie(ctx, &signed_in)?;
         Ok(AuthPayload(signed_in))
@@ -117,15 +155,15 @@ impl IdentityMutation {
         let Some(viewer) = ctx.viewer() else {
             return Ok(false);
         };
-        ctx.stack()?.users.logout(viewer).await?;
+        ctx.stack()?.users.logout(viewer, &ctx.client()).await?;
         Ok(true)
     }
 
     /// Ends every session of the viewer in this context; returns how many.
-    #[graphql(guard = "RequireSession")]
+    #[graphql(guard = "RequireSession.and(RequireStepUp)")]
     async fn logout_all(&self, ctx: &Context<'_>) -> AppResult<i32> {
         let viewer = ctx.require_viewer()?;
-        let n = ctx.stack()?.users.logout_all(viewer).await?;
+        let n = ctx.stack()?.users.logout_all(viewer, &ctx.client()).await?;
         clear_cookie(ctx)?;
         Ok(n)
     }
@@ -138,7 +176,7 @@ impl IdentityMutation {
         if !ctx
             .stack()?
             .users
-            .revoke_session(viewer, &id.to_string())
+            .revoke_session(viewer, &id.to_string(), &ctx.client())
             .await?
         {
             return Err(AppError::NotFound("session"));
@@ -147,7 +185,7 @@ impl IdentityMutation {
     }
 
     /// Changes the password; every other session of the user ends.
-    #[graphql(guard = "RequireSession")]
+    #[graphql(guard = "RequireSession.and(RequireStepUp)")]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -164,7 +202,7 @@ impl IdentityMutation {
         let new_password = Password::parse("newPassword", &new_password)?;
         ctx.stack()?
             .users
-            .change_password(viewer, &current_password, new_password)
+            .change_password(viewer, &current_password, new_password, &ctx.client())
             .await?;
         Ok(true)
     }
@@ -181,7 +219,12 @@ impl IdentityMutation {
 
     /// Verifies an email address with the mailed token.
     async fn verify_email(&self, ctx: &Context<'_>, token: String) -> AppResult<User> {
-        Ok(User(ctx.stack()?.users.verify_email(&token).await?))
+        Ok(User(
+            ctx.stack()?
+                .users
+                .verify_email(&token, &ctx.client())
+                .await?,
+        ))
     }
 
     /// Mails a password-reset token; true whether or not the email exists.
@@ -201,14 +244,14 @@ impl IdentityMutation {
         let new_password = Password::parse("newPassword", &new_password)?;
         ctx.stack()?
             .users
-            .reset_password(&token, new_password)
+            .reset_password(&token, new_password, &ctx.client())
             .await?;
         Ok(true)
     }
 
     /// Grants a permission in this context (needs `permissions:write`). False when the user
     /// already had it.
-    #[graphql(guard = "RequirePermission(Permission::PERMISSIONS_WRITE)")]
+    #[graphql(guard = "RequirePermission(Permission::PERMISSIONS_WRITE).and(RequireStepUp)")]
     async fn grant_permission(
         &self,
         ctx: &Context<'_>,
@@ -222,7 +265,7 @@ impl IdentityMutation {
 
     /// Revokes a permission in this context (needs `permissions:write`). False when the user
     /// did not have it.
-    #[graphql(guard = "RequirePermission(Permission::PERMISSIONS_WRITE)")]
+    #[graphql(guard = "RequirePermission(Permission::PERMISSIONS_WRITE).and(RequireStepUp)")]
     async fn revoke_permission(
         &self,
         ctx: &Context<'_>,
@@ -232,5 +275,65 @@ impl IdentityMutation {
         let user_id = parse_id("userId", &user_id)?;
         let permission = Permission::parse("permission", &permission)?;
         ctx.stack()?.users.revoke(user_id, &permission).await
+    }
+
+    /// Starts turning on two-factor sign-in: a new authenticator secret, pending until
+    /// `confirmTotp` (replacing one pending before).
+    #[graphql(guard = "RequireSession")]
+    async fn enroll_totp(&self, ctx: &Context<'_>) -> AppResult<TotpEnrollment> {
+        let (secret, otpauth_uri) = ctx
+            .stack()?
+            .users
+            .enroll_totp(ctx.require_viewer()?)
+            .await?;
+        Ok(TotpEnrollment {
+            secret,
+            otpauth_uri,
+        })
+    }
+
+    /// Turns two-factor sign-in on with the pending authenticator's current code; returns
+    /// ten single-use recovery codes (shown only here).
+    #[graphql(guard = "RequireSession")]
+    async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> AppResult<Vec<String>> {
+        ctx.stack()?
+            .users
+            .confirm_totp(ctx.require_viewer()?, &code, &ctx.client())
+            .await
+    }
+
+    /// Turns two-factor sign-in off (needs a recent `stepUp` and a current code or a
+    /// recovery code).
+    #[graphql(guard = "RequireSession.and(RequireStepUp)")]
+    async fn disable_totp(&self, ctx: &Context<'_>, code: String) -> AppResult<bool> {
+        ctx.stack()?
+            .users
+            .disable_totp(ctx.require_viewer()?, &code, &ctx.client())
+            .await?;
+        Ok(true)
+    }
+
+    /// Replaces the recovery codes with ten new ones (needs a recent `stepUp` and a code).
+    #[graphql(guard = "RequireSession.and(RequireStepUp)")]
+    async fn regenerate_recovery_codes(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> AppResult<Vec<String>> {
+        ctx.stack()?
+            .users
+            .regenerate_recovery_codes(ctx.require_viewer()?, &code, &ctx.client())
+            .await
+    }
+
+    /// Proves the second factor again for this session: sensitive operations need it
+    /// within `STEP_UP_MINUTES`.
+    #[graphql(guard = "RequireSession")]
+    async fn step_up(&self, ctx: &Context<'_>, code: String) -> AppResult<bool> {
+        ctx.stack()?
+            .users
+            .step_up(ctx.require_viewer()?, &code, &ctx.client())
+            .await?;
+        Ok(true)
     }
 }

@@ -1,14 +1,15 @@
 //! Order operations (SPEC §3): thin resolvers over `OrderService`.
 
 use super::context::ContextExt;
-use super::guards::{RequirePermission, RequireSession};
+use super::guards::{RequirePermission, RequireSession, RequireStepUp};
 use super::identity::parse_id;
 use super::loaders;
 use super::types::DecimalScalar;
 use super::types::order::{Order, OrderConnection, OrderStatus};
+use super::types::page::Cursor;
 use crate::domain::{CurrencyPair, Money, Permission, idempotency_key_of};
 use crate::error::{AppError, AppResult};
-use crate::web::orders::{Cursor, MAX_PAGE};
+use crate::web::orders::MAX_PAGE;
 use async_graphql::{Context, ID, InputObject, Object};
 
 /// `createOrder` input.
@@ -60,7 +61,7 @@ impl OrderQuery {
             .ok_or_else(|| AppError::bad_input("first", "must be between 1 and 100"))?;
         let after = after
             .as_deref()
-            .map(|c| Cursor::decode("after", c))
+            .map(|c| Cursor::decode("after", "order", c))
             .transpose()?;
         let page = ctx
             .stack()?
@@ -111,7 +112,7 @@ impl OrderMutation {
     }
 
     /// Completes a paid order (needs `orders:write`).
-    #[graphql(guard = "RequirePermission(Permission::ORDERS_WRITE)")]
+    #[graphql(guard = "RequirePermission(Permission::ORDERS_WRITE).and(RequireStepUp)")]
     async fn complete_order(&self, ctx: &Context<'_>, id: ID) -> AppResult<Order> {
         let id = parse_id("id", &id)?;
         Ok(Order(ctx.stack()?.orders.complete(id).await?))

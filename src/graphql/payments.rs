@@ -1,7 +1,7 @@
 //! Payment operations (SPEC §3): thin resolvers over `PaymentService`.
 
 use super::context::ContextExt;
-use super::guards::{RequirePermission, RequireSession};
+use super::guards::{RequirePermission, RequireSession, RequireStepUp};
 use super::identity::parse_id;
 use super::types::DecimalScalar;
 use super::types::order::{Payment, PaymentStatus};
@@ -71,7 +71,7 @@ impl PaymentMutation {
     }
 
     /// Settles a pending payment as SUCCEEDED or FAILED (needs `payments:write`).
-    #[graphql(guard = "RequirePermission(Permission::PAYMENTS_WRITE)")]
+    #[graphql(guard = "RequirePermission(Permission::PAYMENTS_WRITE).and(RequireStepUp)")]
     async fn settle_payment(
         &self,
         ctx: &Context<'_>,

@@ -1,7 +1,7 @@
 //! Rate operations (SPEC §3): thin resolvers over `RateService`.
 
 use super::context::ContextExt;
-use super::guards::RequirePermission;
+use super::guards::{RequirePermission, RequireStepUp};
 use super::types::{DateTimeScalar, DecimalScalar, ExchangeRate, Quote};
 use crate::domain::{CurrencyPair, Money, NewRate, Permission};
 use crate::error::{AppError, AppResult};
@@ -98,7 +98,7 @@ pub struct RateMutation;
 impl RateMutation {
     /// Sets the rate of a pair (needs `rates:write`): closes the previous rate where this
     /// one starts.
-    #[graphql(guard = "RequirePermission(Permission::RATES_WRITE)")]
+    #[graphql(guard = "RequirePermission(Permission::RATES_WRITE).and(RequireStepUp)")]
     async fn set_exchange_rate(
         &self,
         ctx: &Context<'_>,

@@ -7,13 +7,16 @@ use super::{Account, ClientInfo, StoredSession};
 use crate::clock::DateTime;
 use crate::context::ApplicationContext;
 use crate::db::{record_change, write_txn};
-use crate::domain::{Change, Recorded, SessionRecord};
+use crate::domain::{Change, Recorded, SecurityEvent, SecurityEventKind, SessionRecord};
 use crate::error::{AppError, AppResult, ResultExt};
-use entity::identity::{sessions, trusted_devices, user_permissions, user_tokens, users};
+use entity::identity::{
+    recovery_codes, security_events, sessions, trusted_devices, user_permissions, user_tokens,
+    users,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -67,6 +70,10 @@ impl ContextualIdentityAdapter {
             email_verified: Set(false),
             created_at: Set(at),
             updated_at: Set(at),
+            totp_secret: Set(None),
+            totp_pending_secret: Set(None),
+            totp_last_step: Set(None),
+            totp_enabled_at: Set(None),
         }
         .insert(&self.db)
         .await
@@ -172,33 +179,42 @@ impl ContextualIdentityAdapter {
             last_seen_at: Set(Some(at)),
             created_at: Set(at),
             updated_at: Set(at),
+            authenticated_at: Set(record.authenticated_at),
+            mfa_at: Set(record.mfa_at),
         }
         .insert(&self.db)
         .await?;
         Ok(())
     }
 
-    /// The unexpired session of this context with `token_hash`.
+    /// The live session of this context with `token_hash`: before its end and used since
+    /// `idle_cutoff`.
     pub async fn session_by_hash(
         &self,
         token_hash: &str,
         now: DateTime,
+        idle_cutoff: DateTime,
     ) -> AppResult<Option<SessionRecord>> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(sessions::Column::TokenHash.eq(token_hash))
-            .filter(sessions::Column::ExpiresAt.gt(now))
+            .filter(live(now, idle_cutoff))
             .one(&self.db)
             .await?
             .map(|s| stored_session(s).record))
     }
 
-    /// Unexpired sessions of `user_id` in this context, newest first.
-    pub async fn sessions_of(&self, user_id: Uuid, now: DateTime) -> AppResult<Vec<StoredSession>> {
+    /// Live sessions of `user_id` in this context, newest first.
+    pub async fn sessions_of(
+        &self,
+        user_id: Uuid,
+        now: DateTime,
+        idle_cutoff: DateTime,
+    ) -> AppResult<Vec<StoredSession>> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::ApplicationContext.eq(self.ctx.as_str()))
             .filter(sessions::Column::UserId.eq(user_id))
-            .filter(sessions::Column::ExpiresAt.gt(now))
+            .filter(live(now, idle_cutoff))
             .order_by_desc(sessions::Column::CreatedAt)
             .all(&self.db)
             .await?
@@ -236,23 +252,271 @@ impl ContextualIdentityAdapter {
         Ok(ended)
     }
 
-    /// Records that a session was used.
-    pub async fn touch_session(&self, id: &str, at: DateTime) -> AppResult<()> {
-        sessions::Entity::update_many()
+    /// Records that a session was used at `at`, unless that was recorded after `since`
+    /// already (by any process); whether it wrote.
+    pub async fn touch_session(&self, id: &str, at: DateTime, since: DateTime) -> AppResult<bool> {
+        Ok(sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(at))
             .filter(sessions::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(sessions::Column::LastSeenAt.is_null())
+                    .add(sessions::Column::LastSeenAt.lt(since)),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            == 1)
+    }
+
+    /// Deletes sessions of every context that ended or went unused since `idle_cutoff`
+    /// (housekeeping); returns how many.
+    pub async fn purge_expired_sessions(
+        &self,
+        now: DateTime,
+        idle_cutoff: DateTime,
+    ) -> AppResult<u64> {
+        Ok(sessions::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(sessions::Column::ExpiresAt.lte(now))
+                    .add(sessions::Column::LastSeenAt.lte(idle_cutoff)),
+            )
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Marks `session` as having proved a second factor (and its user) at `at`; the change
+    /// recorded with it.
+    pub async fn prove_second_factor(
+        &self,
+        session: &SessionRecord,
+        at: DateTime,
+    ) -> AppResult<Recorded> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::MfaAt, Expr::value(at))
+            .col_expr(sessions::Column::AuthenticatedAt, Expr::value(at))
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(at))
+            .filter(sessions::Column::Id.eq(session.id.as_str()))
+            .exec(&txn)
+            .await?;
+        let recorded = record_change(
+            &txn,
+            Change::SessionsChanged {
+                sessions: vec![(self.ctx.as_str().to_owned(), session.token_hash.clone())],
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Stores a TOTP secret enrolled by `user_id` and not yet confirmed (replacing a
+    /// pending one).
+    pub async fn set_pending_totp(
+        &self,
+        user_id: Uuid,
+        sealed: String,
+        at: DateTime,
+    ) -> AppResult<()> {
+        users::Entity::update_many()
+            .col_expr(users::Column::TotpPendingSecret, Expr::value(sealed))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::Id.eq(user_id))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    /// Deletes expired sessions of every context (housekeeping); returns how many.
-    pub async fn purge_expired_sessions(&self, now: DateTime) -> AppResult<u64> {
-        Ok(sessions::Entity::delete_many()
-            .filter(sessions::Column::ExpiresAt.lte(now))
+    /// Turns two-factor sign-in on with the pending secret `sealed` (its code of `step`
+    /// just proved), replacing every recovery code with `code_hashes`, in one transaction;
+    /// `None` when the pending secret changed meanwhile, else the change recorded.
+    pub async fn enable_totp(
+        &self,
+        user_id: Uuid,
+        sealed: &str,
+        step: i64,
+        code_hashes: Vec<String>,
+        at: DateTime,
+    ) -> AppResult<Option<Recorded>> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        let res = users::Entity::update_many()
+            .col_expr(users::Column::TotpSecret, Expr::value(sealed))
+            .col_expr(
+                users::Column::TotpPendingSecret,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(users::Column::TotpLastStep, Expr::value(step))
+            .col_expr(users::Column::TotpEnabledAt, Expr::value(at))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::TotpSecret.is_null())
+            .filter(users::Column::TotpPendingSecret.eq(sealed))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Ok(None);
+        }
+        store_recovery_codes(&txn, user_id, code_hashes, at).await?;
+        let recorded = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(Some(recorded))
+    }
+
+    /// Turns two-factor sign-in off and drops the recovery codes; the change recorded.
+    pub async fn disable_totp(&self, user_id: Uuid, at: DateTime) -> AppResult<Recorded> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::TotpSecret,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                users::Column::TotpPendingSecret,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                users::Column::TotpLastStep,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                users::Column::TotpEnabledAt,
+                Expr::value(Option::<DateTime>::None),
+            )
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        recovery_codes::Entity::delete_many()
+            .filter(recovery_codes::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        let recorded = record_change(&txn, Change::UserChanged { user_id }).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Replaces every recovery code of `user_id` with `code_hashes`.
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        code_hashes: Vec<String>,
+        at: DateTime,
+    ) -> AppResult<()> {
+        let txn = self.db.begin_with_options(write_txn()).await?;
+        store_recovery_codes(&txn, user_id, code_hashes, at).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Accepts TOTP time step `step` for `user_id` if no step as late was accepted before
+    /// (atomically: a code works once, even for concurrent requests).
+    pub async fn use_totp_step(&self, user_id: Uuid, step: i64) -> AppResult<bool> {
+        Ok(users::Entity::update_many()
+            .col_expr(users::Column::TotpLastStep, Expr::value(step))
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::TotpSecret.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(users::Column::TotpLastStep.is_null())
+                    .add(users::Column::TotpLastStep.lt(step)),
+            )
             .exec(&self.db)
             .await?
-            .rows_affected)
+            .rows_affected
+            == 1)
+    }
+
+    /// Uses up the recovery code of `user_id` hashing to `code_hash`; whether it was unused.
+    pub async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        at: DateTime,
+    ) -> AppResult<bool> {
+        use recovery_codes::Column as C;
+        Ok(recovery_codes::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(at))
+            .filter(C::UserId.eq(user_id))
+            .filter(C::CodeHash.eq(code_hash))
+            .filter(C::UsedAt.is_null())
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            == 1)
+    }
+
+    /// Records a security event of `user_id` in this context.
+    pub async fn record_security_event(
+        &self,
+        user_id: Uuid,
+        kind: SecurityEventKind,
+        client: &ClientInfo,
+        new_device: bool,
+        at: DateTime,
+    ) -> AppResult<()> {
+        let clip = |s: &Option<String>, n: usize| {
+            s.as_ref().map(|s| s.chars().take(n).collect::<String>())
+        };
+        security_events::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            application_context: Set(self.ctx.as_str().to_owned()),
+            kind: Set(kind.as_str().to_owned()),
+            occurred_at: Set(at),
+            ip_address: Set(clip(&client.ip, 64)),
+            user_agent: Set(clip(&client.user_agent, 255)),
+            new_device: Set(new_device),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Security events of `user_id` (every context), newest first: at most `first`, older
+    /// than `after` when given; and whether more follow.
+    pub async fn security_events(
+        &self,
+        user_id: Uuid,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<(Vec<SecurityEvent>, bool)> {
+        use security_events::Column as C;
+        let mut query = security_events::Entity::find().filter(C::UserId.eq(user_id));
+        if let Some(after) = after {
+            query = query.filter(C::Id.lt(after));
+        }
+        let mut rows = query
+            .order_by_desc(C::Id)
+            .limit(first + 1)
+            .all(&self.db)
+            .await?;
+        let more = rows.len() as u64 > first;
+        rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        Ok((rows.into_iter().filter_map(security_event).collect(), more))
+    }
+
+    /// Whether `user_id` signed in before from this address with this user agent.
+    pub async fn signed_in_before_from(
+        &self,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> AppResult<bool> {
+        use security_events::Column as C;
+        let same = |column: C, value: &Option<String>| match value {
+            Some(v) => column.eq(v.as_str()),
+            None => column.is_null(),
+        };
+        Ok(security_events::Entity::find()
+            .filter(C::UserId.eq(user_id))
+            .filter(C::Kind.eq(SecurityEventKind::SignIn.as_str()))
+            .filter(same(C::IpAddress, &client.ip))
+            .filter(same(C::UserAgent, &client.user_agent))
+            .one(&self.db)
+            .await?
+            .is_some())
     }
 
     /// Replaces the password hash and ends every session of the user in every context but
@@ -502,6 +766,41 @@ async fn void_tokens(
         .rows_affected)
 }
 
+/// Sessions before their end and used since `idle_cutoff`.
+fn live(now: DateTime, idle_cutoff: DateTime) -> Condition {
+    Condition::all()
+        .add(sessions::Column::ExpiresAt.gt(now))
+        .add(
+            Condition::any()
+                .add(sessions::Column::LastSeenAt.is_null())
+                .add(sessions::Column::LastSeenAt.gt(idle_cutoff)),
+        )
+}
+
+/// Replaces every recovery code of `user_id` within `conn`'s transaction.
+async fn store_recovery_codes(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    code_hashes: Vec<String>,
+    at: DateTime,
+) -> AppResult<()> {
+    recovery_codes::Entity::delete_many()
+        .filter(recovery_codes::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    let rows = code_hashes
+        .into_iter()
+        .map(|code_hash| recovery_codes::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            code_hash: Set(code_hash),
+            used_at: Set(None),
+            created_at: Set(at),
+        });
+    recovery_codes::Entity::insert_many(rows).exec(conn).await?;
+    Ok(())
+}
+
 fn account(m: users::Model) -> Account {
     Account {
         id: m.id,
@@ -509,7 +808,20 @@ fn account(m: users::Model) -> Account {
         password_hash: m.password_hash,
         email_verified: m.email_verified,
         created_at: m.created_at,
+        totp_secret: m.totp_secret,
+        totp_pending: m.totp_pending_secret,
     }
+}
+
+fn security_event(m: security_events::Model) -> Option<SecurityEvent> {
+    Some(SecurityEvent {
+        id: m.id,
+        kind: SecurityEventKind::parse(&m.kind)?,
+        occurred_at: m.occurred_at,
+        ip_address: m.ip_address,
+        user_agent: m.user_agent,
+        new_device: m.new_device,
+    })
 }
 
 fn stored_session(s: sessions::Model) -> StoredSession {
@@ -533,6 +845,9 @@ fn stored_session(s: sessions::Model) -> StoredSession {
             user_id: s.user_id,
             token_hash: s.token_hash,
             expires_at: s.expires_at,
+            last_seen_at: s.last_seen_at,
+            authenticated_at: Some(s.authenticated_at.unwrap_or(s.created_at)),
+            mfa_at: s.mfa_at,
         },
     }
 }

@@ -3,18 +3,23 @@
 
 use super::adapter::TokenPurpose;
 use super::mailer::{Mail, Mailer};
+use super::secrets::SecretKey;
 use super::throttle::{LoginCounter, Throttle};
 use super::{
     Account, ClientInfo, ContextualIdentityAdapter, IdentityEvents, SignedIn, StoredSession,
-    Viewer, password,
+    Viewer, password, totp,
 };
 use crate::cache::FillToken;
 use crate::cache::adapter::ContextualRedisAdapter;
 use crate::cache::keys::SESSION_TTL;
-use crate::clock::now;
+use crate::clock::{DateTime, now};
 use crate::coherence::{Coherence, Outbox};
+use crate::config::SecurityConfig;
 use crate::domain::analytics::event;
-use crate::domain::{AuthUser, Email, NewEvent, Password, Permission, SessionRecord, SessionToken};
+use crate::domain::{
+    AuthUser, Email, NewEvent, Password, Permission, SecurityEvent, SecurityEventKind,
+    SessionRecord, SessionToken,
+};
 use crate::error::{AppError, AppResult};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +52,45 @@ pub struct WebUserManager {
     touched: Mutex<HashMap<String, Instant>>,
     /// Mail jobs running after their request answered.
     mail_jobs: Arc<Semaphore>,
+    /// Seals two-factor secrets (absent in command-line processes, which need none).
+    key: Option<Arc<SecretKey>>,
+    security: SecurityConfig,
+}
+
+/// What account security runs on: the server key (when this process has one) and the
+/// settings.
+pub struct AccountSecurity {
+    /// The server key.
+    pub key: Option<Arc<SecretKey>>,
+    /// `SECRET_KEY`, `STEP_UP_MINUTES`, `REQUIRE_MFA_FOR_OPERATORS`, `SESSION_IDLE_MINUTES`.
+    pub config: SecurityConfig,
+}
+
+/// A second factor that was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Factor {
+    Totp,
+    RecoveryCode,
+}
+
+/// What a sign-in's checks concluded.
+enum Verdict {
+    /// Signed in (with a second factor, and which, when `Some`).
+    Admitted(Account, Option<Factor>),
+    /// The password was right; a second factor must come with it.
+    NeedsSecondFactor,
+    /// Wrong email, password or second factor (the user, when the email was known).
+    Refused(Option<Account>),
+}
+
+/// The associated data a user's TOTP secret is sealed with.
+fn totp_owner(user_id: Uuid) -> String {
+    format!("totp:{user_id}")
+}
+
+/// Seconds since the epoch (TOTP counts its steps from it).
+fn unix_now() -> u64 {
+    u64::try_from(now().timestamp()).unwrap_or_default()
 }
 
 /// Password-reset jobs that may run at once.
@@ -61,6 +105,7 @@ impl WebUserManager {
         mailer: Arc<dyn Mailer>,
         events: Arc<dyn IdentityEvents>,
         coherence: Arc<Coherence>,
+        security: AccountSecurity,
     ) -> Self {
         Self {
             db,
@@ -71,7 +116,47 @@ impl WebUserManager {
             coherence,
             touched: Mutex::new(HashMap::new()),
             mail_jobs: Arc::new(Semaphore::new(MAIL_JOBS)),
+            key: security.key,
+            security: security.config,
         }
+    }
+
+    fn key(&self) -> AppResult<&SecretKey> {
+        self.key.as_deref().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("BUG: this process has no SECRET_KEY"))
+        })
+    }
+
+    /// Sessions unused since this moment have ended.
+    fn idle_cutoff(&self, at: DateTime) -> DateTime {
+        let idle =
+            chrono::Duration::from_std(self.security.session_idle).unwrap_or(chrono::Duration::MAX);
+        at.checked_sub_signed(idle).unwrap_or(DateTime::MIN_UTC)
+    }
+
+    /// Records a security event of `user_id` (best effort: the action it describes is done).
+    async fn note(
+        &self,
+        user_id: Uuid,
+        kind: SecurityEventKind,
+        client: &ClientInfo,
+        new_device: bool,
+    ) {
+        if let Err(err) = self
+            .db
+            .record_security_event(user_id, kind, client, new_device, now())
+            .await
+        {
+            tracing::warn!(error = ?err, kind = kind.as_str(), "could not record a security event");
+        }
+    }
+
+    /// The account of a signed-in user.
+    async fn account(&self, user_id: Uuid) -> AppResult<Account> {
+        self.db
+            .user(user_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)
     }
 
     /// Reports a key action (best effort).
@@ -121,17 +206,20 @@ impl WebUserManager {
         let user = self.db.create_user(email.as_str(), hash, now()).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         self.record(Some(user.id), event::USER_REGISTERED).await;
-        self.start_session(user, client, None).await
+        self.start_session(user, client, None, None, true).await
     }
 
     /// Signs in. Unknown email and wrong password are the same `UNAUTHENTICATED` error and
     /// cost the same. A client holding this account's device credential is counted on its
-    /// device only; any other client per account and per address (see `throttle.rs`).
+    /// device only; any other client per account and per address (see `throttle.rs`). With
+    /// two-factor sign-in on, the right password without `second_factor` is `MFA_REQUIRED`
+    /// (not a failure); a wrong second factor is `UNAUTHENTICATED` and counts as a failure.
     #[tracing::instrument(skip_all, fields(user_id))]
     pub async fn login(
         &self,
         email: &str,
         candidate: &str,
+        second_factor: Option<&str>,
         client: ClientInfo,
     ) -> AppResult<SignedIn> {
         let email = email.trim().to_ascii_lowercase();
@@ -166,38 +254,286 @@ impl WebUserManager {
             user.as_ref().map(|u| u.password_hash.clone()),
         )
         .await;
-        let ok = match verified {
-            Ok(ok) => ok,
-            Err(err) => {
-                // Not checked (the hashing queue is full): not a failure.
-                self.throttle.end_login(attempt, false).await;
-                return Err(err);
-            }
+        let verdict = match (verified, user) {
+            (Ok(true), Some(user)) => match (&user.totp_secret, second_factor) {
+                (None, _) => Ok(Verdict::Admitted(user, None)),
+                (Some(_), None) => Ok(Verdict::NeedsSecondFactor),
+                (Some(_), Some(code)) => match self.check_second_factor(&user, code).await {
+                    Ok(Some(factor)) => Ok(Verdict::Admitted(user, Some(factor))),
+                    Ok(None) => Ok(Verdict::Refused(Some(user))),
+                    Err(err) => Err(err),
+                },
+            },
+            (Ok(_), user) => Ok(Verdict::Refused(user)),
+            // Not checked (the hashing queue is full): not a failure.
+            (Err(err), _) => Err(err),
         };
-        self.throttle.end_login(attempt, !ok).await;
-        match user {
-            Some(user) if ok => {
+        let failed = matches!(verdict, Ok(Verdict::Refused(_)));
+        self.throttle.end_login(attempt, failed).await;
+        match verdict? {
+            Verdict::Admitted(user, factor) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
                 self.record(Some(user.id), event::USER_LOGGED_IN).await;
-                self.start_session(user, client, trusted).await
+                if factor == Some(Factor::RecoveryCode) {
+                    self.note(user.id, SecurityEventKind::RecoveryCodeUsed, &client, false)
+                        .await;
+                }
+                self.start_session(user, client, trusted, factor, false)
+                    .await
             }
-            user => {
-                self.record(user.map(|u| u.id), event::LOGIN_FAILED).await;
+            Verdict::NeedsSecondFactor => Err(AppError::MfaRequired),
+            Verdict::Refused(user) => {
+                self.record(user.as_ref().map(|u| u.id), event::LOGIN_FAILED)
+                    .await;
+                if let Some(user) = user {
+                    self.note(user.id, SecurityEventKind::SignInFailed, &client, false)
+                        .await;
+                }
                 Err(AppError::Unauthenticated)
             }
         }
     }
 
-    /// Starts a session of `user`; a client that is not a trusted device of the user
-    /// (`trusted`) becomes one and gets its credential.
+    /// Checks a second factor of `account`: a TOTP code of the current step ±1 not used
+    /// before, or an unused recovery code (each then used up). `None` when it is neither.
+    async fn check_second_factor(
+        &self,
+        account: &Account,
+        code: &str,
+    ) -> AppResult<Option<Factor>> {
+        let Some(sealed) = &account.totp_secret else {
+            return Ok(None);
+        };
+        let key = self.key()?;
+        let code = code.trim();
+        if totp::looks_like_totp(code) {
+            let secret = key.open(&totp_owner(account.id), sealed)?;
+            let Some(step) = totp::matching_step(&secret, code, unix_now()) else {
+                return Ok(None);
+            };
+            let step = i64::try_from(step).map_err(AppError::internal)?;
+            let fresh = self.db.use_totp_step(account.id, step).await?;
+            return Ok(fresh.then_some(Factor::Totp));
+        }
+        if code.len() > 64 {
+            return Ok(None);
+        }
+        let hash = key.code_hash(&totp::normalize_recovery_code(code));
+        let unused = self.db.use_recovery_code(account.id, &hash, now()).await?;
+        Ok(unused.then_some(Factor::RecoveryCode))
+    }
+
+    /// A second factor of the signed-in viewer, for operations that need one now; wrong
+    /// codes are counted like failed logins (a stolen session cannot guess its way in).
+    async fn prove(&self, viewer: &Viewer, code: &str, client: &ClientInfo) -> AppResult<Factor> {
+        let account = self.account(viewer.user.id).await?;
+        if account.totp_secret.is_none() {
+            return Err(AppError::conflict(
+                "two-factor sign-in is off for this account",
+            ));
+        }
+        let attempt = self
+            .throttle
+            .begin_login(vec![LoginCounter::SecondFactor(account.id)])
+            .await?;
+        let checked = self.check_second_factor(&account, code).await;
+        self.throttle
+            .end_login(attempt, matches!(checked, Ok(None)))
+            .await;
+        match checked? {
+            Some(factor) => {
+                if factor == Factor::RecoveryCode {
+                    self.note(
+                        account.id,
+                        SecurityEventKind::RecoveryCodeUsed,
+                        client,
+                        false,
+                    )
+                    .await;
+                }
+                Ok(factor)
+            }
+            None => Err(AppError::bad_input(
+                "code",
+                "is not a valid code (the authenticator's current code, or an unused recovery \
+                 code)",
+            )),
+        }
+    }
+
+    /// Starts enrolling an authenticator: a new secret, pending until `confirm_totp`
+    /// (replacing one pending before). Returns the secret in base32 and its `otpauth://`
+    /// URI.
+    pub async fn enroll_totp(&self, viewer: &Viewer) -> AppResult<(String, String)> {
+        let account = self.account(viewer.user.id).await?;
+        if account.totp_secret.is_some() {
+            return Err(AppError::conflict(
+                "two-factor sign-in is already on; turn it off before enrolling another \
+                 authenticator",
+            ));
+        }
+        let secret = totp::new_secret();
+        let sealed = self.key()?.seal(&totp_owner(account.id), &secret)?;
+        self.db.set_pending_totp(account.id, sealed, now()).await?;
+        Ok(totp::enrollment(&secret, &account.email))
+    }
+
+    /// Turns two-factor sign-in on with a code of the pending authenticator; returns ten
+    /// single-use recovery codes (shown only here). The session counts as having proved
+    /// its second factor.
+    pub async fn confirm_totp(
+        &self,
+        viewer: &Viewer,
+        code: &str,
+        client: &ClientInfo,
+    ) -> AppResult<Vec<String>> {
+        let account = self.account(viewer.user.id).await?;
+        if account.totp_secret.is_some() {
+            return Err(AppError::conflict("two-factor sign-in is already on"));
+        }
+        let Some(sealed) = account.totp_pending else {
+            return Err(AppError::conflict(
+                "no authenticator is being enrolled: call enrollTotp first",
+            ));
+        };
+        let key = self.key()?;
+        let secret = key.open(&totp_owner(account.id), &sealed)?;
+        let Some(step) = totp::matching_step(&secret, code.trim(), unix_now()) else {
+            return Err(AppError::bad_input(
+                "code",
+                "is not the current code of the authenticator being enrolled",
+            ));
+        };
+        let codes = totp::new_recovery_codes();
+        let hashes = codes.iter().map(|c| key.code_hash(c)).collect();
+        let at = now();
+        let step = i64::try_from(step).map_err(AppError::internal)?;
+        let Some(enabled) = self
+            .db
+            .enable_totp(account.id, &sealed, step, hashes, at)
+            .await?
+        else {
+            return Err(AppError::conflict(
+                "the enrollment changed meanwhile: call enrollTotp again",
+            ));
+        };
+        let proved = self.db.prove_second_factor(&viewer.session, at).await?;
+        self.coherence
+            .apply(Outbox::Identity, vec![enabled, proved])
+            .await;
+        self.note(account.id, SecurityEventKind::TotpEnabled, client, false)
+            .await;
+        Ok(codes)
+    }
+
+    /// Turns two-factor sign-in off (a current code or a recovery code proves it is the
+    /// owner).
+    pub async fn disable_totp(
+        &self,
+        viewer: &Viewer,
+        code: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
+        self.prove(viewer, code, client).await?;
+        let changed = self.db.disable_totp(viewer.user.id, now()).await?;
+        self.coherence.apply(Outbox::Identity, vec![changed]).await;
+        self.note(
+            viewer.user.id,
+            SecurityEventKind::TotpDisabled,
+            client,
+            false,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Replaces the recovery codes with ten new ones (shown only here).
+    pub async fn regenerate_recovery_codes(
+        &self,
+        viewer: &Viewer,
+        code: &str,
+        client: &ClientInfo,
+    ) -> AppResult<Vec<String>> {
+        self.prove(viewer, code, client).await?;
+        let key = self.key()?;
+        let codes = totp::new_recovery_codes();
+        let hashes = codes.iter().map(|c| key.code_hash(c)).collect();
+        self.db
+            .replace_recovery_codes(viewer.user.id, hashes, now())
+            .await?;
+        self.note(
+            viewer.user.id,
+            SecurityEventKind::RecoveryCodesRegenerated,
+            client,
+            false,
+        )
+        .await;
+        Ok(codes)
+    }
+
+    /// Proves the second factor again for this session (sensitive operations need it
+    /// within `STEP_UP_MINUTES`).
+    pub async fn step_up(&self, viewer: &Viewer, code: &str, client: &ClientInfo) -> AppResult<()> {
+        self.prove(viewer, code, client).await?;
+        let proved = self.db.prove_second_factor(&viewer.session, now()).await?;
+        self.coherence.apply(Outbox::Identity, vec![proved]).await;
+        self.note(viewer.user.id, SecurityEventKind::StepUp, client, false)
+            .await;
+        Ok(())
+    }
+
+    /// `STEP_UP_REQUIRED` unless the viewer has no second factor or this session proved it
+    /// within the step-up window.
+    pub fn require_step_up(&self, viewer: &Viewer) -> AppResult<()> {
+        if viewer.user.totp_enabled
+            && !viewer
+                .session
+                .stepped_up(now(), self.security.step_up_window)
+        {
+            return Err(AppError::StepUpRequired);
+        }
+        Ok(())
+    }
+
+    /// `FORBIDDEN` for an operator without a second factor, where operators need one.
+    pub fn require_operator_mfa(&self, viewer: &Viewer) -> AppResult<()> {
+        if self.security.require_mfa_for_operators && !viewer.user.totp_enabled {
+            return Err(AppError::OperatorNeedsMfa);
+        }
+        Ok(())
+    }
+
+    /// The viewer's security events, newest first: at most `first`, older than `after`;
+    /// and whether more follow.
+    pub async fn security_events(
+        &self,
+        viewer: &Viewer,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<(Vec<SecurityEvent>, bool)> {
+        self.db.security_events(viewer.user.id, first, after).await
+    }
+
+    /// Starts a session of `user` (with the second factor it proved, if any); a client that
+    /// is not a trusted device of the user (`trusted`) becomes one and gets its credential.
+    /// A sign-in from a device not seen before is recorded as such and mailed to the user.
     async fn start_session(
         &self,
         user: Account,
         client: ClientInfo,
         trusted: Option<Uuid>,
+        factor: Option<Factor>,
+        first: bool,
     ) -> AppResult<SignedIn> {
         let token = SessionToken::generate();
         let at = now();
+        // A device credential says which device this is; without one, the address and
+        // user agent of earlier sign-ins do.
+        let new_device = !first
+            && match &client.device {
+                Some(_) => trusted.is_none(),
+                None => !self.db.signed_in_before_from(user.id, &client).await?,
+            };
         let device_token = match (trusted, &client.device) {
             (Some(device_id), Some(presented)) => {
                 self.db.touch_device(device_id, at).await?;
@@ -218,17 +554,53 @@ impl WebUserManager {
             user_id: user.id,
             token_hash: token.hash(),
             expires_at,
+            last_seen_at: Some(at),
+            authenticated_at: Some(at),
+            mfa_at: factor.map(|_| at),
         };
         self.db.create_session(&record, &client, at).await?;
         self.store.fill_session(FillToken::Absent, &record).await;
+        self.note(user.id, SecurityEventKind::SignIn, &client, new_device)
+            .await;
+        if new_device {
+            self.mail_new_sign_in(&user.email, &client, at);
+        }
         let permissions = self.db.permissions(user.id).await?;
         Ok(SignedIn {
             token,
             expires_at,
             user: user.with_permissions(permissions),
             device_token,
-            new_device: trusted.is_none(),
+            new_device,
         })
+    }
+
+    /// Tells the owner about a sign-in from a new device (after the answer, best effort).
+    fn mail_new_sign_in(&self, to: &str, client: &ClientInfo, at: DateTime) {
+        let Ok(permit) = self.mail_jobs.clone().try_acquire_owned() else {
+            tracing::warn!("too many mails at once; a new-device notice was dropped");
+            return;
+        };
+        let mail = Mail {
+            to: to.to_owned(),
+            subject: "New sign-in to your exchanger account".into(),
+            body: format!(
+                "Someone signed in to your account from a device not seen before.\n\
+                 When: {}\nAddress: {}\nBrowser: {}\n\n\
+                 If this was not you, reset your password and turn on two-factor sign-in.",
+                at.to_rfc3339(),
+                client.ip.as_deref().unwrap_or("unknown"),
+                client.user_agent.as_deref().unwrap_or("unknown"),
+            ),
+            token: String::new(),
+        };
+        let mailer = self.mailer.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(err) = mailer.send(mail).await {
+                tracing::error!(error = ?err, "could not send a new-device notice");
+            }
+        });
     }
 
     /// The user `id` with this context's permissions, through `identity:user:{ctx}:{id}`.
@@ -252,10 +624,16 @@ impl WebUserManager {
         let hash = token.hash();
         let at = now();
         let session = match self.store.session(&hash).await {
-            (Some(s), _) if s.expires_at > at => s,
-            (Some(_), _) => return Ok(None),
-            (None, token) => {
-                let Some(record) = self.db.session_by_hash(&hash, at).await? else {
+            (Some(s), _) if s.is_live(at, self.security.session_idle) => s,
+            (Some(s), _) if s.expires_at <= at => return Ok(None),
+            // Not cached, or idle by the cached copy: another process may have seen it
+            // used since, so the database decides.
+            (_, token) => {
+                let Some(record) = self
+                    .db
+                    .session_by_hash(&hash, at, self.idle_cutoff(at))
+                    .await?
+                else {
                     return Ok(None);
                 };
                 self.store.fill_session(token, &record).await;
@@ -265,16 +643,22 @@ impl WebUserManager {
         let Some(user) = self.user(session.user_id).await? else {
             return Ok(None);
         };
-        self.touch(&session.id).await;
+        self.touch(&session);
         Ok(Some(Viewer { user, session }))
     }
 
-    /// Writes `last_seen_at` at most once a minute per session (per process).
-    async fn touch(&self, session_id: &str) {
+    /// Records a session's use at most once a minute: in the database (once across every
+    /// process) and in the cached copy, which every process reads the idle timeout from.
+    fn touch(&self, session: &SessionRecord) {
+        let at = now();
+        let every = chrono::Duration::from_std(TOUCH_EVERY).unwrap_or(chrono::Duration::MAX);
+        if session.last_seen_at.is_some_and(|seen| seen + every > at) {
+            return;
+        }
         {
             let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
             let fresh = touched
-                .get(session_id)
+                .get(&session.id)
                 .is_some_and(|t| t.elapsed() < TOUCH_EVERY);
             if fresh {
                 return;
@@ -282,19 +666,25 @@ impl WebUserManager {
             if touched.len() > 100_000 {
                 touched.clear();
             }
-            touched.insert(session_id.to_owned(), Instant::now());
+            touched.insert(session.id.clone(), Instant::now());
         }
         let db = self.db.clone();
-        let id = session_id.to_owned();
+        let store = self.store.clone();
+        let mut record = session.clone();
         tokio::spawn(async move {
-            if let Err(err) = db.touch_session(&id, now()).await {
-                tracing::warn!(error = ?err, "could not record session use");
+            match db.touch_session(&record.id, at, at - every).await {
+                Ok(true) => {
+                    record.last_seen_at = Some(at);
+                    store.refresh_session(&record).await;
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = ?err, "could not record session use"),
             }
         });
     }
 
     /// Ends the viewer's session.
-    pub async fn logout(&self, viewer: &Viewer) -> AppResult<()> {
+    pub async fn logout(&self, viewer: &Viewer, client: &ClientInfo) -> AppResult<()> {
         let ended = self
             .db
             .delete_session(viewer.user.id, &viewer.session.id)
@@ -302,29 +692,48 @@ impl WebUserManager {
         self.coherence
             .apply(Outbox::Identity, ended.into_iter().collect())
             .await;
+        self.note(viewer.user.id, SecurityEventKind::SignOut, client, false)
+            .await;
         Ok(())
     }
 
     /// Ends every session of the viewer in this context; returns how many.
-    pub async fn logout_all(&self, viewer: &Viewer) -> AppResult<i32> {
+    pub async fn logout_all(&self, viewer: &Viewer, client: &ClientInfo) -> AppResult<i32> {
         let (count, ended) = self.db.delete_sessions_of(viewer.user.id).await?;
         self.coherence
             .apply(Outbox::Identity, ended.into_iter().collect())
             .await;
+        self.note(viewer.user.id, SecurityEventKind::SignOut, client, false)
+            .await;
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
-    /// The viewer's sessions in this context, newest first.
+    /// The viewer's live sessions in this context, newest first.
     pub async fn sessions(&self, viewer: &Viewer) -> AppResult<Vec<StoredSession>> {
-        self.db.sessions_of(viewer.user.id, now()).await
+        let at = now();
+        self.db
+            .sessions_of(viewer.user.id, at, self.idle_cutoff(at))
+            .await
     }
 
     /// Ends one of the viewer's sessions; `false` when there is no such session.
-    pub async fn revoke_session(&self, viewer: &Viewer, id: &str) -> AppResult<bool> {
+    pub async fn revoke_session(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        client: &ClientInfo,
+    ) -> AppResult<bool> {
         let Some(ended) = self.db.delete_session(viewer.user.id, id).await? else {
             return Ok(false);
         };
         self.coherence.apply(Outbox::Identity, vec![ended]).await;
+        self.note(
+            viewer.user.id,
+            SecurityEventKind::SessionRevoked,
+            client,
+            false,
+        )
+        .await;
         Ok(true)
     }
 
@@ -335,6 +744,7 @@ impl WebUserManager {
         viewer: &Viewer,
         current: &str,
         new: Password,
+        client: &ClientInfo,
     ) -> AppResult<()> {
         let user = self
             .db
@@ -355,6 +765,8 @@ impl WebUserManager {
             .set_password(user.id, hash, Some(&viewer.session.id), true, now())
             .await?;
         self.coherence.apply(Outbox::Identity, changes).await;
+        self.note(user.id, SecurityEventKind::PasswordChanged, client, false)
+            .await;
         Ok(())
     }
 
@@ -378,10 +790,12 @@ impl WebUserManager {
     }
 
     /// Verifies an email with a mailed token.
-    pub async fn verify_email(&self, raw_token: &str) -> AppResult<AuthUser> {
+    pub async fn verify_email(&self, raw_token: &str, client: &ClientInfo) -> AppResult<AuthUser> {
         let user_id = self.consume(raw_token, TokenPurpose::VerifyEmail).await?;
         let changed = self.db.set_email_verified(user_id, now()).await?;
         self.coherence.apply(Outbox::Identity, vec![changed]).await;
+        self.note(user_id, SecurityEventKind::EmailVerified, client, false)
+            .await;
         let user = self
             .db
             .user(user_id)
@@ -435,7 +849,12 @@ impl WebUserManager {
     }
 
     /// Sets a new password with a mailed token and ends every session of the user.
-    pub async fn reset_password(&self, raw_token: &str, new: Password) -> AppResult<()> {
+    pub async fn reset_password(
+        &self,
+        raw_token: &str,
+        new: Password,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let user_id = self.consume(raw_token, TokenPurpose::ResetPassword).await?;
         let hash = password::hash(new).await?;
         let changes = self
@@ -443,6 +862,8 @@ impl WebUserManager {
             .set_password(user_id, hash, None, false, now())
             .await?;
         self.coherence.apply(Outbox::Identity, changes).await;
+        self.note(user_id, SecurityEventKind::PasswordReset, client, false)
+            .await;
         Ok(())
     }
 
@@ -490,9 +911,14 @@ impl WebUserManager {
         Ok(changed)
     }
 
-    /// Housekeeping: deletes expired sessions and forgets devices no longer trusted.
+    /// Housekeeping: deletes ended and idle sessions and forgets devices no longer
+    /// trusted.
     pub async fn purge_expired(&self) -> AppResult<u64> {
-        let sessions = self.db.purge_expired_sessions(now()).await?;
+        let at = now();
+        let sessions = self
+            .db
+            .purge_expired_sessions(at, self.idle_cutoff(at))
+            .await?;
         let devices = self.db.purge_stale_devices(device_cutoff()).await?;
         Ok(sessions + devices)
     }

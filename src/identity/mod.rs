@@ -5,7 +5,9 @@ pub mod adapter;
 pub mod mailer;
 pub mod manager;
 pub mod password;
+pub mod secrets;
 pub mod throttle;
+pub mod totp;
 
 pub use adapter::ContextualIdentityAdapter;
 pub use manager::WebUserManager;
@@ -14,8 +16,8 @@ use crate::clock::DateTime;
 use crate::domain::{AuthUser, NewEvent, SessionRecord, SessionToken};
 use uuid::Uuid;
 
-/// An account as the identity database holds it, password hash included. Never leaves
-/// the identity module: the API sees [`AuthUser`].
+/// An account as the identity database holds it, password hash and sealed two-factor
+/// secret included. Never leaves the identity module: the API sees [`AuthUser`].
 #[derive(Clone)]
 pub struct Account {
     /// User id.
@@ -28,6 +30,10 @@ pub struct Account {
     pub email_verified: bool,
     /// Sign-up time.
     pub created_at: DateTime,
+    /// The enabled TOTP secret, sealed (two-factor sign-in is on when present).
+    pub totp_secret: Option<String>,
+    /// A TOTP secret enrolled and not yet confirmed, sealed.
+    pub totp_pending: Option<String>,
 }
 
 impl Account {
@@ -39,6 +45,7 @@ impl Account {
             email_verified: self.email_verified,
             created_at: self.created_at,
             permissions,
+            totp_enabled: self.totp_secret.is_some(),
         }
     }
 }

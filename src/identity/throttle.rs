@@ -31,6 +31,8 @@ pub enum LoginCounter {
     Address(String),
     /// Sign-ins from one trusted device.
     Device(Uuid),
+    /// Second-factor checks of a signed-in user (step-up and the like).
+    SecondFactor(Uuid),
 }
 
 /// A login admitted on its counters; end it with [`Throttle::end_login`].
@@ -73,12 +75,15 @@ impl Throttle {
             LoginCounter::Account(email) => self.keys.login_failures_account(email),
             LoginCounter::Address(ip) => self.keys.login_failures_ip(ip),
             LoginCounter::Device(id) => self.keys.login_failures_device(*id),
+            LoginCounter::SecondFactor(id) => self.keys.second_factor_failures(*id),
         }
     }
 
     fn limit(&self, counter: &LoginCounter) -> u32 {
         match counter {
-            LoginCounter::Account(_) | LoginCounter::Device(_) => self.limits.per_account,
+            LoginCounter::Account(_) | LoginCounter::Device(_) | LoginCounter::SecondFactor(_) => {
+                self.limits.per_account
+            }
             LoginCounter::Address(_) => self.limits.per_ip,
         }
     }

@@ -30,26 +30,6 @@ pub struct OrderPage {
     pub has_next_page: bool,
 }
 
-/// Position in a user's order list (opaque to clients).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor(pub Uuid);
-
-impl Cursor {
-    /// The opaque form handed to clients.
-    pub fn encode(self) -> String {
-        hex::encode(format!("order:{}", self.0))
-    }
-
-    /// Parses a client's cursor.
-    pub fn decode(field: &'static str, raw: &str) -> AppResult<Self> {
-        let bad = || AppError::bad_input(field, "is not a cursor from this API");
-        let bytes = hex::decode(raw).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let id = text.strip_prefix("order:").ok_or_else(bad)?;
-        Uuid::parse_str(id).map(Cursor).map_err(|_| bad())
-    }
-}
-
 /// Orders service.
 pub struct OrderService {
     db: WebDatabaseAdapter,
@@ -195,7 +175,7 @@ impl OrderService {
         &self,
         user_id: Uuid,
         first: u64,
-        after: Option<Cursor>,
+        after: Option<Uuid>,
         status: Option<OrderStatus>,
     ) -> AppResult<OrderPage> {
         let first_page = after.is_none() && status.is_none() && first <= CACHED_PAGE;
@@ -222,13 +202,10 @@ impl OrderService {
         &self,
         user_id: Uuid,
         first: u64,
-        after: Option<Cursor>,
+        after: Option<Uuid>,
         status: Option<OrderStatus>,
     ) -> AppResult<OrderPage> {
-        let mut orders = self
-            .db
-            .orders_of(user_id, first + 1, after.map(|c| c.0), status)
-            .await?;
+        let mut orders = self.db.orders_of(user_id, first + 1, after, status).await?;
         let has_next_page = orders.len() as u64 > first;
         orders.truncate(first as usize);
         Ok(OrderPage {

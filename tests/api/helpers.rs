@@ -165,8 +165,17 @@ fn base_config(storage: Storage) -> Config {
     config.mailer = exchanger::config::MailerKind::Outbox;
     // Every test client signs up from 127.0.0.1; the sign-up limit has tests of its own.
     config.signup_limits.per_ip = 10_000;
+    // One key for every process of a test (a second instance must open what the first
+    // sealed).
+    config.security.secret_key = Some(TEST_SECRET_KEY.to_owned().into());
+    // Operators in most tests have no second factor; account_security.rs tests the rule.
+    config.security.require_mfa_for_operators = false;
     config
 }
+
+/// `SECRET_KEY` of every test server.
+pub const TEST_SECRET_KEY: &str =
+    "7e57000000000000000000000000000000000000000000000000000000005ec7";
 
 /// Creates a template database migrated by `migrate` once per cluster (guarded by an
 /// advisory lock, since test processes run in parallel).
@@ -316,7 +325,8 @@ pub async fn spawn_app_with_mailer(
     let dbs = exchanger::db::connect(&config).await.expect("databases");
     exchanger::db::migrate(&dbs).await.expect("migrations");
     let stores = Stores::create(&config, Role::Server).await.expect("stores");
-    let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer, Role::Server);
+    let stack = exchanger::stack::assemble_web_stack(&config, dbs, stores, mailer, Role::Server)
+        .expect("web stack");
     let app = Application::with_stack(stack)
         .await
         .expect("application starts");
@@ -374,7 +384,8 @@ async fn build(config: &Config, redis: Option<&RedisTarget>) -> Application {
         stores,
         std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
         Role::Server,
-    );
+    )
+    .expect("web stack");
     Application::with_stack(stack)
         .await
         .expect("application starts")
@@ -986,6 +997,7 @@ impl TestApp {
             std::sync::Arc::new(exchanger::identity::mailer::OutboxMailer::default()),
             Role::Command,
         )
+        .expect("web stack")
     }
 }
 

@@ -176,7 +176,7 @@ async fn a_session_of_one_context_is_not_valid_in_another() {
     assert!(!app.me_as(&web.token).await.is_null()); // cached in the web context
     let admin_session = admin
         .users
-        .login(&web.email, PASSWORD, ClientInfo::default())
+        .login(&web.email, PASSWORD, None, ClientInfo::default())
         .await
         .expect("the same account signs in to admin");
     let admin_token = admin_session.token.expose().to_owned();

@@ -21,7 +21,12 @@ fn std_command(app: &TestApp) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_exchanger"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("REDIS_KEY_PREFIX", &app.config.key_prefix);
+        .env("REDIS_KEY_PREFIX", &app.config.key_prefix)
+        .env("SECRET_KEY", crate::helpers::TEST_SECRET_KEY)
+        .env(
+            "REQUIRE_MFA_FOR_OPERATORS",
+            app.config.security.require_mfa_for_operators.to_string(),
+        );
     match &app.config.storage {
         Storage::Embedded { data_dir } => {
             cmd.env("DATA_DIR", data_dir);

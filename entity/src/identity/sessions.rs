@@ -19,6 +19,11 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Last time the user proved who they are in this session (sign-in or step-up); NULL in
+    /// rows older than this column means `created_at`.
+    pub authenticated_at: Option<DateTimeUtc>,
+    /// Last time this session proved a second factor.
+    pub mfa_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `sessions`.

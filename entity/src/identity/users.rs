@@ -2,7 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A row of `users`. Holds the password hash: never expose it through the API.
+/// A row of `users`. Holds the password hash and the sealed two-factor secret: never expose
+/// them through the API.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -14,6 +15,13 @@ pub struct Model {
     pub email_verified: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The enabled TOTP secret, sealed under the server key (never in the clear).
+    pub totp_secret: Option<String>,
+    /// A TOTP secret enrolled but not yet confirmed, sealed likewise.
+    pub totp_pending_secret: Option<String>,
+    /// The last TOTP time step accepted (a code is never accepted twice).
+    pub totp_last_step: Option<i64>,
+    pub totp_enabled_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `users`.

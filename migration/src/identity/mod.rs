@@ -8,6 +8,7 @@ mod m20261124_000003_create_user_permissions_table;
 mod m20261124_000004_create_user_tokens_table;
 mod m20261203_000001_create_trusted_devices_table;
 mod m20261203_000002_create_outbox_table;
+mod m20261203_000003_account_security;
 
 /// Migrates the identity database; history in `seaql_migrations_identity`.
 pub struct IdentityMigrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for IdentityMigrator {
             Box::new(m20261124_000004_create_user_tokens_table::Migration),
             Box::new(m20261203_000001_create_trusted_devices_table::Migration),
             Box::new(m20261203_000002_create_outbox_table::Migration),
+            Box::new(m20261203_000003_account_security::Migration),
         ]
     }
 

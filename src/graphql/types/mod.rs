@@ -2,8 +2,10 @@
 //! entities (STYLE §5).
 
 pub mod order;
+pub mod page;
 pub mod rate;
 pub mod scalars;
+pub mod security;
 pub mod user;
 
 pub use rate::{ExchangeRate, Quote};

@@ -1,10 +1,11 @@
 //! `Order`, `Payment`, their statuses, and the Relay connection of `myOrders`.
 
+use super::page::{Cursor, PageInfo};
 use super::scalars::{DateTimeScalar, DecimalScalar};
 use crate::domain;
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders::{orders_loader, payments_loader};
-use crate::web::orders::{Cursor, OrderPage};
+use crate::web::orders::OrderPage;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 
 /// Status of an order.
@@ -141,19 +142,6 @@ impl Payment {
     }
 }
 
-/// Relay page information.
-#[derive(SimpleObject)]
-pub struct PageInfo {
-    /// Whether more items follow `endCursor`.
-    pub has_next_page: bool,
-    /// Always false: pages only go forward.
-    pub has_previous_page: bool,
-    /// Cursor of the first item.
-    pub start_cursor: Option<String>,
-    /// Cursor of the last item; pass as `after` for the next page.
-    pub end_cursor: Option<String>,
-}
-
 /// An order and its cursor.
 #[derive(SimpleObject)]
 pub struct OrderEdge {
@@ -178,16 +166,12 @@ impl From<OrderPage> for OrderConnection {
             .orders
             .into_iter()
             .map(|o| OrderEdge {
-                cursor: Cursor(o.id).encode(),
+                cursor: Cursor::encode("order", o.id),
                 node: Order(o),
             })
             .collect();
-        let page_info = PageInfo {
-            has_next_page: page.has_next_page,
-            has_previous_page: false,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
+        let cursors: Vec<&str> = edges.iter().map(|e| e.cursor.as_str()).collect();
+        let page_info = PageInfo::forward(&cursors, page.has_next_page);
         Self { edges, page_info }
     }
 }

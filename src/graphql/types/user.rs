@@ -31,6 +31,10 @@ impl User {
     async fn permissions(&self) -> &[String] {
         &self.0.permissions
     }
+    /// Whether signing in needs a second factor (an authenticator code or a recovery code).
+    async fn totp_enabled(&self) -> bool {
+        self.0.totp_enabled
+    }
 }
 
 /// The result of signing in.
@@ -94,8 +98,21 @@ impl Session {
     async fn ip_address(&self) -> Option<&str> {
         self.stored.client.ip.as_deref()
     }
-    /// Last use, to within a minute.
+    /// Last use, to within a minute (a session unused for `SESSION_IDLE_MINUTES` ends).
     async fn last_seen_at(&self) -> Option<DateTimeScalar> {
         self.stored.last_seen_at.map(DateTimeScalar)
+    }
+    /// Whether this session proved a second factor (at sign-in or with `stepUp`).
+    async fn mfa(&self) -> bool {
+        self.stored.record.mfa_at.is_some()
+    }
+    /// When the user last proved who they are in this session (sign-in or `stepUp`).
+    async fn authenticated_at(&self) -> DateTimeScalar {
+        DateTimeScalar(
+            self.stored
+                .record
+                .authenticated_at
+                .unwrap_or(self.stored.created_at),
+        )
     }
 }
