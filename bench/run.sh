@@ -98,6 +98,9 @@ export DATABASE_IDENTITY_URL="postgres://postgres@127.0.0.1:$pg_port/exchanger_i
 export DATABASE_WEB_URL="postgres://postgres@127.0.0.1:$pg_port/exchanger_web"
 export REDIS_URL="redis://127.0.0.1:$redis_port"
 export BIND_ADDR="127.0.0.1:$server_port" COOKIE_SECURE=false LOG_FORMAT=json RUST_LOG=warn
+# A throwaway key for this run's throwaway databases.
+SECRET_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export SECRET_KEY
 export LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000
 # bench/signin.py signs up 1,001 accounts from this one address.
 export SIGNUP_MAX_PER_IP=100000

@@ -145,6 +145,18 @@ fn announce(config: &Config, addr: std::net::SocketAddr) {
         config.query_timeout.as_secs(),
         if l.introspection { "on" } else { "off" }
     );
+    let security = &config.security;
+    tracing::info!(
+        "sessions: end after 24 h, or after {} min unused; a second-factor check lasts {} min \
+         for sensitive operations; operators need two-factor sign-in: {}",
+        security.session_idle.as_secs() / 60,
+        security.step_up_window.as_secs() / 60,
+        if security.require_mfa_for_operators {
+            "yes"
+        } else {
+            "no"
+        }
+    );
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {

@@ -98,6 +98,13 @@ async fn permission(mut config: Config, args: PermissionArgs, grant: bool) -> an
         email.as_str(),
         permission.as_str()
     );
+    if grant && config.security.require_mfa_for_operators && user.totp_secret.is_none() {
+        eprintln!(
+            "note: operators need two-factor sign-in here (REQUIRE_MFA_FOR_OPERATORS); {} \
+             can use this permission once they turn it on (enrollTotp, confirmTotp)",
+            email.as_str()
+        );
+    }
     Ok(())
 }
 
