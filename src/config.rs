@@ -319,6 +319,18 @@ pub struct RawConfig {
     /// Window of the sign-up counter, in seconds.
     #[arg(long, env = "SIGNUP_WINDOW_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Sign-in limits", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub signup_window_secs: u64,
+    /// `requestPasswordReset` calls allowed per client address per hour before
+    /// `RATE_LIMITED` (whatever the email: it says nothing about accounts).
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_MAX_PER_IP",
+        global = true,
+        hide_short_help = true,
+        hide_env_values = true,
+        help_heading = "Sign-in limits",
+        default_value_t = 30
+    )]
+    pub password_reset_max_per_ip: u32,
     /// Seconds a new connection has to send its first request head.
     #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", global = true, hide_short_help = true, hide_env_values = true, help_heading = "Connections", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_header_timeout_secs: u64,
@@ -403,13 +415,15 @@ pub struct WsLimits {
     pub max_per_ip: usize,
 }
 
-/// Sign-up limits (SPEC §4).
+/// Sign-up and password-reset limits per client address (SPEC §4).
 #[derive(Clone, Copy, Debug)]
 pub struct SignupLimits {
     /// Sign-ups per client address per window.
     pub per_ip: u32,
     /// Counter window.
     pub window: Duration,
+    /// `requestPasswordReset` calls per client address per hour.
+    pub resets_per_ip: u32,
 }
 
 /// Validated configuration. Tests build it with [`Config::embedded`] and change fields.
@@ -635,6 +649,7 @@ impl Config {
             signup_limits: SignupLimits {
                 per_ip: raw.signup_max_per_ip,
                 window: Duration::from_secs(raw.signup_window_secs),
+                resets_per_ip: raw.password_reset_max_per_ip,
             },
             connections: ConnectionLimits {
                 max_connections: usize::try_from(raw.max_connections).unwrap_or(usize::MAX),

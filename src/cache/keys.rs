@@ -132,6 +132,11 @@ impl Keys {
     pub fn signups_ip(&self, ip: &str) -> String {
         self.key(LIMIT, format_args!("signup:ip:{ip}"))
     }
+
+    /// Password-reset request counter of one client address.
+    pub fn reset_requests_ip(&self, ip: &str) -> String {
+        self.key(LIMIT, format_args!("reset:ip:{ip}"))
+    }
 }
 
 #[cfg(test)]

@@ -227,10 +227,14 @@ impl IdentityMutation {
         ))
     }
 
-    /// Mails a password-reset token; true whether or not the email exists.
+    /// Mails a password-reset token; true whether or not the email exists
+    /// (`PASSWORD_RESET_MAX_PER_IP` an hour from one client address).
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> AppResult<bool> {
         let email = Email::parse("email", &email)?;
-        ctx.stack()?.users.request_password_reset(email);
+        ctx.stack()?
+            .users
+            .request_password_reset(email, &ctx.client())
+            .await?;
         Ok(true)
     }
 

@@ -810,11 +810,22 @@ impl WebUserManager {
     /// The work (looking the account up, issuing a token, mailing it) happens after the
     /// answer, for known and unknown emails alike, so the answer's timing says nothing about
     /// which emails have accounts. At most `MAIL_JOBS` run at once; beyond that, requests
-    /// are dropped (and logged).
-    pub fn request_password_reset(self: &Arc<Self>, email: Email) {
+    /// are dropped (and logged). One client address may ask `PASSWORD_RESET_MAX_PER_IP` times
+    /// an hour (`RATE_LIMITED` after that, whatever the email).
+    pub async fn request_password_reset(
+        self: &Arc<Self>,
+        email: Email,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
+        if let Some(ip) = client.ip.as_deref() {
+            self.throttle
+                .take_reset_request(ip)
+                .await
+                .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+        }
         let Ok(permit) = self.mail_jobs.clone().try_acquire_owned() else {
             tracing::warn!("too many password resets at once; one was dropped");
-            return;
+            return Ok(());
         };
         let manager = self.clone();
         let job = async move {
@@ -824,6 +835,7 @@ impl WebUserManager {
             }
         };
         tokio::spawn(job.instrument(tracing::Span::current()));
+        Ok(())
     }
 
     async fn send_password_reset(&self, email: Email) -> AppResult<()> {

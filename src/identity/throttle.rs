@@ -154,6 +154,20 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts a password-reset request from `ip`; over the limit, how long to wait. (Saying
+    /// so tells nothing about any account; it keeps one address from using up the reset
+    /// work meant for everyone.)
+    pub async fn take_reset_request(&self, ip: &str) -> Result<(), Duration> {
+        let (count, left) = self
+            .counters
+            .add(&self.keys.reset_requests_ip(ip), 1, RESET_REQUEST_WINDOW)
+            .await;
+        if count > i64::from(self.signups.resets_per_ip) {
+            return Err(left.max(Duration::from_secs(1)));
+        }
+        Ok(())
+    }
+
     /// Counts a password-reset mail to `email`; `false` when enough went out lately (the
     /// request still answers the same, so this says nothing about the account).
     pub async fn take_reset_mail(&self, email: &str) -> bool {
@@ -168,6 +182,9 @@ impl Throttle {
         count <= RESET_MAILS
     }
 }
+
+/// Window of the password-reset request counter.
+const RESET_REQUEST_WINDOW: Duration = Duration::from_secs(60 * 60);
 
 /// Password-reset mails per address per window: enough for a lost mail or two, too few to
 /// flood an inbox.

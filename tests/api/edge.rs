@@ -273,6 +273,39 @@ async fn sign_ups_are_limited_per_client_address() {
 }
 
 #[tokio::test]
+async fn password_reset_requests_are_limited_per_client_address_whatever_the_email() {
+    // Arrange: a known account; the limit is 3 an hour.
+    let app = spawn_app_with(|c| c.signup_limits.resets_per_ip = 3).await;
+    let known = app.sign_up().await.email;
+    let ask = |email: String| {
+        let app = &app;
+        async move {
+            app.gql(
+                "mutation($e: String!) { requestPasswordReset(email: $e) }",
+                json!({ "e": email }),
+            )
+            .await
+        }
+    };
+
+    // Act: three asks for unknown addresses use up the address's allowance.
+    for _ in 0..3 {
+        let body = ask(unique_email()).await;
+        assert_eq!(body["data"]["requestPasswordReset"], true, "{body}");
+    }
+    let refused = ask(known.clone()).await;
+
+    // Assert: refused for the known email too (the answer depends on the client, never on
+    // the account), and no mail went out.
+    assert_eq!(
+        TestApp::error_code(&refused).as_deref(),
+        Some("RATE_LIMITED"),
+        "{refused}"
+    );
+    assert!(app.mails_to(&known).is_empty());
+}
+
+#[tokio::test]
 async fn request_errors_carry_no_data_entry() {
     let app = spawn_app().await;
     for (query, code) in [

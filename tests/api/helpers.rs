@@ -165,6 +165,7 @@ fn base_config(storage: Storage) -> Config {
     config.mailer = exchanger::config::MailerKind::Outbox;
     // Every test client signs up from 127.0.0.1; the sign-up limit has tests of its own.
     config.signup_limits.per_ip = 10_000;
+    config.signup_limits.resets_per_ip = 10_000;
     // One key for every process of a test (a second instance must open what the first
     // sealed).
     config.security.secret_key = Some(TEST_SECRET_KEY.to_owned().into());
