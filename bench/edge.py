@@ -417,23 +417,32 @@ def markdown(url: str, checks: list[Check]) -> str:
         "| check | target | measured | result |",
         "|---|---|---|---|",
     ]
+    out += check_rows(checks, "Edge")
+    return "\n".join(out)
+
+
+def check_rows(checks: list[Check], title: str) -> list[str]:
+    """The rows of a check table and its verdict line (shared with signin.py)."""
+    out = []
     for c in checks:
         result = "—" if c.passed is None else ("PASS" if c.passed else "FAIL")
         out.append(f"| {c.name} | {c.target} | {c.measured} | {result} |")
     judged = [c for c in checks if c.passed is not None]
     passed = all(c.passed for c in judged)
-    out += ["", f"**Edge: {'PASS' if passed else 'FAIL'}** "
+    out += ["", f"**{title}: {'PASS' if passed else 'FAIL'}** "
                 f"({sum(bool(c.passed) for c in judged)}/{len(judged)} checks hold)", ""]
-    return "\n".join(out)
+    return out
 
 
-def append_report(path: Path, report: str, checks: list[Check], measured: dict) -> None:
+def append_report(path: Path, report: str, checks: list[Check], measured: dict,
+                  section: str = "edge") -> None:
+    """Appends `report` to the run's .md, and the figures under `section` to its .json."""
     with path.open("a") as f:
         f.write("\n" + report)
     json_path = path.with_suffix(".json")
     if json_path.exists():
         data = json.loads(json_path.read_text())
-        data["edge"] = {
+        data[section] = {
             **measured,
             "checks": [vars(c) for c in checks],
             "passed": all(c.passed for c in checks if c.passed is not None),

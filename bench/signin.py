@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # importing edge.py leaves no bench/__pycache__ behind
-from edge import pid_listening_on, rss_kb  # noqa: E402 (same directory)
+from edge import Check, append_report, check_rows, pid_listening_on, rss_kb  # noqa: E402 (same directory)
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -383,14 +383,6 @@ def run_resets(client: Client, known: list[str], stamp: str, seed: int) -> Reset
 # --- report -------------------------------------------------------------------------------
 
 
-@dataclass
-class Check:
-    name: str
-    target: str
-    measured: str
-    passed: bool | None  # None: reported, no target
-
-
 def load_average() -> float | None:
     """This machine's 1-minute load average: other work on the same cores moves every figure."""
     try:
@@ -516,29 +508,8 @@ def markdown(url: str, checks: list[Check], load: tuple[float | None, float | No
         "| check | target | measured | result |",
         "|---|---|---|---|",
     ]
-    for c in checks:
-        result = "—" if c.passed is None else ("PASS" if c.passed else "FAIL")
-        out.append(f"| {c.name} | {c.target} | {c.measured} | {result} |")
-    judged = [c for c in checks if c.passed is not None]
-    passed = all(c.passed for c in judged)
-    out += ["", f"**Sign-in: {'PASS' if passed else 'FAIL'}** "
-                f"({sum(bool(c.passed) for c in judged)}/{len(judged)} checks hold)", ""]
+    out += check_rows(checks, "Sign-in")
     return "\n".join(out)
-
-
-def append_report(path: Path, report: str, checks: list[Check], measured: dict) -> None:
-    with path.open("a") as f:
-        f.write("\n" + report)
-    json_path = path.with_suffix(".json")
-    if json_path.exists():
-        data = json.loads(json_path.read_text())
-        data["signin"] = {
-            **measured,
-            "checks": [vars(c) for c in checks],
-            "passed": all(c.passed for c in checks if c.passed is not None),
-        }
-        json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    log(f"appended to {path} (and {json_path.name} if present)")
 
 
 def main() -> int:
@@ -603,7 +574,7 @@ def main() -> int:
             "signups": {k: v for k, v in vars(signups).items() if k != "emails"},
             "resets": vars(resets) | {"known_median_ms": resets.known_median,
                                       "unknown_median_ms": resets.unknown_median},
-        })
+        }, section="signin")
     return 0 if all(c.passed for c in checks if c.passed is not None) else 1
 
 
