@@ -173,6 +173,22 @@ pub fn write_txn() -> TransactionOptions {
     }
 }
 
+/// The outbox of one database, as the coherence loop reads it.
+pub struct Outbox(pub DatabaseConnection);
+
+#[async_trait::async_trait]
+impl crate::coherence::ChangeLog for Outbox {
+    async fn record(&self, change: Change) -> AppResult<Recorded> {
+        record_change(&self.0, change).await
+    }
+    async fn pending(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
+        pending_changes(&self.0, before).await
+    }
+    async fn forget(&self, ids: &[Uuid]) -> AppResult<()> {
+        forget_changes(&self.0, ids).await
+    }
+}
+
 /// Records `change` in the outbox of the database `conn` belongs to (both databases have
 /// one), inside the caller's transaction.
 pub async fn record_change(conn: &impl ConnectionTrait, change: Change) -> AppResult<Recorded> {

@@ -9,12 +9,10 @@ use crate::cache::counters::Counters;
 use crate::cache::keys::Keys;
 use crate::cache::redis::{self, RedisStore, RedisTarget};
 use crate::cache::store::{KvStore, MemoryStore};
-use crate::clock::DateTime;
-use crate::coherence::{Applier, ChangeLog, Coherence, socket_path};
+use crate::coherence::{Applier, Coherence, socket_path};
 use crate::config::{Config, MailerKind, Storage};
 use crate::db::{self, Databases};
-use crate::domain::{Change, NewEvent, Recorded};
-use crate::error::AppResult;
+use crate::domain::NewEvent;
 use crate::identity::mailer::{DevMailer, LogMailer, Mailer, OutboxMailer};
 use crate::identity::manager::AccountSecurity;
 use crate::identity::secrets::SecretKey;
@@ -27,7 +25,6 @@ use crate::web::payments::PaymentService;
 use crate::web::rates::RateService;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 /// Everything the web context needs, built once per process. Cheap to clone.
 #[derive(Clone)]
@@ -192,8 +189,8 @@ pub fn assemble_web_stack(
         _ => Applier::Here,
     };
     let coherence = Arc::new(Coherence::new(
-        Arc::new(identity.clone()),
-        Arc::new(web.clone()),
+        Arc::new(db::Outbox(dbs.identity.clone())),
+        Arc::new(db::Outbox(dbs.web.clone())),
         cache.clone(),
         breaker,
         keys.clone(),
@@ -250,34 +247,6 @@ pub fn assemble_web_stack(
         analytics,
         coherence,
     })
-}
-
-/// The identity database's outbox.
-#[async_trait::async_trait]
-impl ChangeLog for ContextualIdentityAdapter {
-    async fn record(&self, change: Change) -> AppResult<Recorded> {
-        self.record_change(change).await
-    }
-    async fn pending(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
-        self.pending_changes(before).await
-    }
-    async fn forget(&self, ids: &[Uuid]) -> AppResult<()> {
-        self.forget_changes(ids).await
-    }
-}
-
-/// The web database's outbox.
-#[async_trait::async_trait]
-impl ChangeLog for WebDatabaseAdapter {
-    async fn record(&self, change: Change) -> AppResult<Recorded> {
-        self.record_change(change).await
-    }
-    async fn pending(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
-        self.pending_changes(before).await
-    }
-    async fn forget(&self, ids: &[Uuid]) -> AppResult<()> {
-        self.forget_changes(ids).await
-    }
 }
 
 /// Identity's key actions go to the web database's `analytics_events`.

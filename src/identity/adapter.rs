@@ -621,21 +621,6 @@ impl ContextualIdentityAdapter {
         Ok(Some(row.user_id))
     }
 
-    /// Records `change` in the identity database's outbox, on its own.
-    pub async fn record_change(&self, change: Change) -> AppResult<Recorded> {
-        record_change(&self.db, change).await
-    }
-
-    /// Changes recorded up to `before`, oldest first.
-    pub async fn pending_changes(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
-        crate::db::pending_changes(&self.db, before).await
-    }
-
-    /// Forgets changes every cache and subscriber has seen.
-    pub async fn forget_changes(&self, ids: &[Uuid]) -> AppResult<()> {
-        crate::db::forget_changes(&self.db, ids).await
-    }
-
     /// The trusted device whose credential hashes to `token_hash`, if it was used since
     /// `since`: `(device id, user id)`.
     pub async fn trusted_device(

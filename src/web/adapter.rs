@@ -503,16 +503,6 @@ impl<C: ConnectionTrait> WebDb<C> {
         crate::db::record_change(&self.conn, change).await
     }
 
-    /// Changes recorded up to `before`, oldest first.
-    pub async fn pending_changes(&self, before: DateTime) -> AppResult<Vec<Recorded>> {
-        crate::db::pending_changes(&self.conn, before).await
-    }
-
-    /// Forgets changes every cache and subscriber has seen.
-    pub async fn forget_changes(&self, ids: &[Uuid]) -> AppResult<()> {
-        crate::db::forget_changes(&self.conn, ids).await
-    }
-
     /// Records an analytics event.
     pub async fn record_event(&self, event: NewEvent) -> AppResult<()> {
         analytics_events::ActiveModel {
