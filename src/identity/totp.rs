@@ -11,8 +11,8 @@ const SECRET_BYTES: usize = 20;
 const STEP: u64 = 30;
 /// Recovery codes handed out at once.
 pub const RECOVERY_CODES: usize = 10;
-/// Letters of recovery codes: lower-case base32 without look-alikes of digits.
-const CODE_ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz23456789x";
+/// Letters of recovery codes: lower case and digits without look-alikes (no i, l, o, 0, 1).
+const CODE_ALPHABET: &[u8; 31] = b"abcdefghjkmnpqrstuvwxyz23456789";
 
 /// A fresh TOTP secret from the OS CSPRNG.
 pub fn new_secret() -> Vec<u8> {
@@ -64,16 +64,19 @@ pub fn code_at(secret: &[u8], unix_time: u64) -> String {
     totp(secret, "").generate(unix_time)
 }
 
-/// Ten fresh recovery codes, `xxxxx-xxxxx` (50 random bits each).
+/// Ten fresh recovery codes, `xxxxx-xxxxx` (ten letters drawn uniformly from 31: 49 bits).
 pub fn new_recovery_codes() -> Vec<String> {
     (0..RECOVERY_CODES)
         .map(|_| {
-            let mut bytes = [0u8; 10];
-            getrandom::fill(&mut bytes).expect("BUG: the OS random source is unavailable");
-            let letters: String = bytes
-                .iter()
-                .map(|b| CODE_ALPHABET[usize::from(b & 31)] as char)
-                .collect();
+            let mut letters = String::with_capacity(11);
+            while letters.len() < 10 {
+                let mut byte = [0u8; 1];
+                getrandom::fill(&mut byte).expect("BUG: the OS random source is unavailable");
+                // Five bits, the one value past the alphabet drawn again: no letter is likelier.
+                if let Some(&letter) = CODE_ALPHABET.get(usize::from(byte[0] & 31)) {
+                    letters.push(char::from(letter));
+                }
+            }
             format!("{}-{}", &letters[..5], &letters[5..])
         })
         .collect()
@@ -146,6 +149,12 @@ mod tests {
         assert_eq!(distinct.len(), RECOVERY_CODES);
         for code in &codes {
             assert_eq!(code.len(), 11);
+            assert!(
+                code.bytes()
+                    .enumerate()
+                    .all(|(i, b)| (i == 5 && b == b'-') || CODE_ALPHABET.contains(&b)),
+                "{code}"
+            );
             assert_eq!(
                 &normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
                 code

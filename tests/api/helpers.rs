@@ -921,38 +921,67 @@ impl TestApp {
     /// `sessions` row, and the cached record too when one is cached (its entry stays in
     /// the store, so the server must check the cached `expires_at` itself).
     pub async fn expire_session(&self, token: &str) {
-        use entity::identity::sessions;
-        use sea_orm::sea_query::Expr;
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-        let hash = token_hash(token);
-        let updated = sessions::Entity::update_many()
-            .col_expr(sessions::Column::ExpiresAt, Expr::value(past))
-            .filter(sessions::Column::TokenHash.eq(hash.as_str()))
-            .exec(&self.stack.dbs.identity)
-            .await
-            .expect("expire session");
-        assert_eq!(updated.rows_affected, 1, "no session holds that token");
-        let key = self.stack.keys.session(&hash);
-        let cached = self
-            .stack
-            .cache
-            .store()
-            .get(&key)
-            .await
-            .expect("store answers");
-        if let Some(raw) = cached {
-            let mut record: exchanger::domain::SessionRecord =
-                serde_json::from_str(&raw).expect("cached session record");
-            record.expires_at = past;
-            // Through the facade, so local copies in front of the store change too.
-            self.stack
-                .cache
-                .put(&key, &record, Duration::from_secs(3600))
-                .await;
-        }
+        move_session_time(&self.stack, token, SessionTime::End, past).await;
     }
+}
 
+/// A moment of a session that the server keeps both in the `sessions` row and in the
+/// cached record.
+#[derive(Clone, Copy, Debug)]
+pub enum SessionTime {
+    /// `expires_at`.
+    End,
+    /// `last_seen_at` (the idle timeout counts from it).
+    LastSeen,
+    /// `mfa_at`: when the session last proved a second factor (step-up counts from it).
+    SecondFactor,
+}
+
+/// Sets `which` moment of the session of `token` in `stack`'s context to `at` (the passing
+/// of time, as every process would see it): the `sessions` row, and the cached record when
+/// one is cached, through the facade so local copies in front of the store change too.
+pub async fn move_session_time(
+    stack: &WebStack,
+    token: &str,
+    which: SessionTime,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    use entity::identity::sessions;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let hash = token_hash(token);
+    let column = match which {
+        SessionTime::End => sessions::Column::ExpiresAt,
+        SessionTime::LastSeen => sessions::Column::LastSeenAt,
+        SessionTime::SecondFactor => sessions::Column::MfaAt,
+    };
+    let updated = sessions::Entity::update_many()
+        .col_expr(column, Expr::value(at))
+        .filter(sessions::Column::TokenHash.eq(hash.as_str()))
+        .exec(&stack.dbs.identity)
+        .await
+        .expect("move a session time");
+    assert_eq!(updated.rows_affected, 1, "no session holds that token");
+    let key = stack.keys.session(&hash);
+    let cached = stack.cache.store().get(&key).await.expect("store answers");
+    // Anything but a record (a tombstone of an invalidation) sends readers to the row.
+    let record =
+        cached.and_then(|raw| serde_json::from_str::<exchanger::domain::SessionRecord>(&raw).ok());
+    if let Some(mut record) = record {
+        match which {
+            SessionTime::End => record.expires_at = at,
+            SessionTime::LastSeen => record.last_seen_at = Some(at),
+            SessionTime::SecondFactor => record.mfa_at = Some(at),
+        }
+        stack
+            .cache
+            .put(&key, &record, Duration::from_secs(3600))
+            .await;
+    }
+}
+
+impl TestApp {
     /// Mails the outbox mailer has sent to `to`, oldest first.
     pub fn mails_to(&self, to: &str) -> Vec<exchanger::identity::mailer::Mail> {
         self.stack

@@ -4,6 +4,7 @@ mod helpers;
 mod process;
 mod redis_server;
 
+mod account_security;
 mod analytics;
 mod authorization;
 mod cli;
