@@ -1,11 +1,11 @@
 //! argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1), off the async runtime.
 //!
-//! Hashing runs on its own threads, one per core, at a lower priority (nice +5) than the
-//! request-serving runtime: when both want the CPU, password work still gets its share (about
-//! a sixth of a core each, so a login under a flood of cheap queries waits tens of
-//! milliseconds, not seconds), and a burst of logins leaves reads most of the machine. Jobs
-//! wait in a bounded queue; when it is full a sign-in is refused at once (`RATE_LIMITED`)
-//! instead of waiting without bound. Each thread hashes in the same 19 MiB it keeps between
+//! Hashing runs on its own threads, one for every two cores (at least one), at the same
+//! priority as the request-serving runtime. So password work always has a share of the CPU
+//! (a login under a flood of cheap queries waits tens of milliseconds, not seconds), and
+//! however many logins arrive they never take more than half of the cores: reads keep the
+//! rest. Jobs wait in a bounded queue; when it is full a sign-in is refused at once
+//! (`RATE_LIMITED`) instead of waiting without bound. Each thread hashes in the same 19 MiB it keeps between
 //! jobs, so memory stays flat however many passwords are hashed.
 
 use crate::domain::Password;
@@ -20,8 +20,6 @@ use tokio::sync::oneshot;
 
 /// Jobs that may wait for a hashing thread; more is a burst no one should wait out.
 const QUEUE: usize = 64;
-/// Niceness of the hashing threads: below the runtime, but never starved by it.
-const NICENESS: i32 = 5;
 /// What a refused sign-in is told to wait.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -41,13 +39,11 @@ type Job = Box<dyn FnOnce() + Send>;
 static POOL: LazyLock<mpsc::SyncSender<Job>> = LazyLock::new(|| {
     let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
     let rx = std::sync::Arc::new(Mutex::new(rx));
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for i in 0..threads {
+    for i in 0..hashing_threads() {
         let rx = rx.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{i}"))
             .spawn(move || {
-                lower_priority();
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -64,15 +60,10 @@ static POOL: LazyLock<mpsc::SyncSender<Job>> = LazyLock::new(|| {
     tx
 });
 
-/// Lowers this thread's priority to `NICENESS` (Linux sets it per thread). Raising
-/// niceness needs no privilege; where it fails the thread keeps the default.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread; failure leaves the priority as it was.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS);
-    }
+/// One hashing thread for every two cores, at least one: logins never hold more than half
+/// of the machine.
+fn hashing_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 /// Runs `f` on a hashing thread, inside the caller's span; `RATE_LIMITED` when the queue is
@@ -234,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_full_hashing_queue_refuses_at_once() {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = hashing_threads();
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let started = Arc::new(AtomicUsize::new(0));
         let submit = || on_hash_thread(held(&gate, &started)).now_or_never();
