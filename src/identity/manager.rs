@@ -28,7 +28,8 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// How often `last_seen_at` of a session is written at most.
+/// How often `last_seen_at` of a session is written at most (more often only when the idle
+/// timeout is under two minutes: a session in use must never look idle).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// How long a device stays trusted after its last sign-in.
 const DEVICE_TRUST: chrono::Duration = chrono::Duration::days(365);
@@ -651,7 +652,8 @@ impl WebUserManager {
     /// process) and in the cached copy, which every process reads the idle timeout from.
     fn touch(&self, session: &SessionRecord) {
         let at = now();
-        let every = chrono::Duration::from_std(TOUCH_EVERY).unwrap_or(chrono::Duration::MAX);
+        let interval = TOUCH_EVERY.min(self.security.session_idle / 2);
+        let every = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
         if session.last_seen_at.is_some_and(|seen| seen + every > at) {
             return;
         }
@@ -659,7 +661,7 @@ impl WebUserManager {
             let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
             let fresh = touched
                 .get(&session.id)
-                .is_some_and(|t| t.elapsed() < TOUCH_EVERY);
+                .is_some_and(|t| t.elapsed() < interval);
             if fresh {
                 return;
             }

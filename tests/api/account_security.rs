@@ -1262,6 +1262,31 @@ async fn a_session_in_use_elsewhere_outlives_an_old_cached_copy() {
     assert_eq!(me["email"], user.email.as_str());
 }
 
+#[tokio::test]
+async fn a_session_in_use_never_idles_out_and_an_unused_one_does_in_real_time() {
+    // Arrange: a six-second idle timeout (the configuration allows whole minutes; the
+    // rule is the same).
+    let idle = Duration::from_secs(6);
+    let app = spawn_app_with(|c| c.security.session_idle = idle).await;
+    let user = app.sign_up().await;
+
+    // Act + Assert: used every second for well past the timeout, it stays.
+    let until = std::time::Instant::now() + 2 * idle;
+    while std::time::Instant::now() < until {
+        assert!(
+            !app.me_as(&user.token).await.is_null(),
+            "a session in use was refused"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Act: unused for longer than the timeout.
+    tokio::time::sleep(idle + Duration::from_secs(1)).await;
+
+    // Assert
+    assert!(app.me_as(&user.token).await.is_null());
+}
+
 /// Waits until the `sessions` row of `hash` says it was last seen as `check` wants.
 async fn eventually(
     app: &TestApp,
