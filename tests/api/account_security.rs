@@ -134,6 +134,18 @@ async fn turn_on_two_factor(app: &TestApp, user: TestUser) -> TwoFactorUser {
     }
 }
 
+impl TwoFactorUser {
+    /// `login` with the password and `code`, from a fresh client.
+    async fn sign_in(&self, app: &TestApp, code: &str) -> Value {
+        login(app, &self.user.email, PASSWORD, Some(code)).await
+    }
+}
+
+/// `stepUp` with `code` as the holder of `token`.
+async fn step_up(app: &TestApp, token: &str, code: &str) -> Value {
+    app.gql_as(token, STEP_UP, json!({ "code": code })).await
+}
+
 async fn two_factor_user(app: &TestApp) -> TwoFactorUser {
     let user = app.sign_up().await;
     turn_on_two_factor(app, user).await
@@ -242,13 +254,7 @@ async fn with_two_factor_on_a_password_alone_is_mfa_required_and_opens_no_sessio
     assert_eq!(sessions_of(&app, &tf.user.id).await, before, "no session");
 
     // Act: the password is checked first, so the code it came with is still unused.
-    let with_code = login(
-        &app,
-        &tf.user.email,
-        PASSWORD,
-        Some(&tf.authenticator.code(tf.step)),
-    )
-    .await;
+    let with_code = tf.sign_in(&app, &tf.authenticator.code(tf.step)).await;
 
     // Assert
     assert_eq!(with_code["data"]["login"]["user"]["totpEnabled"], true);
@@ -286,13 +292,7 @@ async fn a_wrong_code_is_unauthenticated_and_counts_as_a_failed_login() {
     for _ in 0..3 {
         answers.push(login(&app, &tf.user.email, PASSWORD, Some(&wrong)).await);
     }
-    let right = login(
-        &app,
-        &tf.user.email,
-        PASSWORD,
-        Some(&tf.authenticator.code(tf.step)),
-    )
-    .await;
+    let right = tf.sign_in(&app, &tf.authenticator.code(tf.step)).await;
 
     // Assert
     for answer in &answers {
@@ -319,18 +319,9 @@ async fn wrong_step_up_codes_are_limited_like_failed_logins() {
     // Act
     let mut answers = Vec::new();
     for _ in 0..3 {
-        answers.push(
-            app.gql_as(&tf.user.token, STEP_UP, json!({ "code": wrong }))
-                .await,
-        );
+        answers.push(step_up(&app, &tf.user.token, &wrong).await);
     }
-    let right = app
-        .gql_as(
-            &tf.user.token,
-            STEP_UP,
-            json!({ "code": tf.authenticator.code(tf.step) }),
-        )
-        .await;
+    let right = step_up(&app, &tf.user.token, &tf.authenticator.code(tf.step)).await;
 
     // Assert
     for answer in &answers {
@@ -349,58 +340,22 @@ async fn a_code_counts_in_its_step_and_the_next_but_not_two_away_and_never_twice
     let step = ann.step;
 
     // Act + Assert: two steps ahead is refused, one step ahead accepted, and only once.
-    let two_ahead = login(
-        &app,
-        &ann.user.email,
-        PASSWORD,
-        Some(&ann.authenticator.code(step + 2)),
-    )
-    .await;
+    let two_ahead = ann.sign_in(&app, &ann.authenticator.code(step + 2)).await;
     assert_eq!(code_of(&two_ahead), "UNAUTHENTICATED", "{two_ahead}");
-    let one_ahead = login(
-        &app,
-        &ann.user.email,
-        PASSWORD,
-        Some(&ann.authenticator.code(step + 1)),
-    )
-    .await;
+    let one_ahead = ann.sign_in(&app, &ann.authenticator.code(step + 1)).await;
     token_of(&one_ahead);
-    let replayed = login(
-        &app,
-        &ann.user.email,
-        PASSWORD,
-        Some(&ann.authenticator.code(step + 1)),
-    )
-    .await;
+    let replayed = ann.sign_in(&app, &ann.authenticator.code(step + 1)).await;
     assert_eq!(code_of(&replayed), "UNAUTHENTICATED", "replay: {replayed}");
     // A code of an earlier step than one already used is a replay too.
-    let earlier = login(
-        &app,
-        &ann.user.email,
-        PASSWORD,
-        Some(&ann.authenticator.code(step)),
-    )
-    .await;
+    let earlier = ann.sign_in(&app, &ann.authenticator.code(step)).await;
     assert_eq!(code_of(&earlier), "UNAUTHENTICATED", "{earlier}");
     // The code used to confirm is never accepted again either.
-    let confirm_code = app
-        .gql_as(
-            &bob.user.token,
-            STEP_UP,
-            json!({ "code": bob.authenticator.code(step - 1) }),
-        )
-        .await;
+    let confirm_code = step_up(&app, &bob.user.token, &bob.authenticator.code(step - 1)).await;
     assert_eq!(code_of(&confirm_code), "BAD_USER_INPUT", "{confirm_code}");
 
     // Act: once the clock has moved on a step, the code of the step before still counts.
     wait_for_step(step + 1).await;
-    let one_behind = login(
-        &app,
-        &bob.user.email,
-        PASSWORD,
-        Some(&bob.authenticator.code(step)),
-    )
-    .await;
+    let one_behind = bob.sign_in(&app, &bob.authenticator.code(step)).await;
 
     // Assert
     token_of(&one_behind);
@@ -424,16 +379,8 @@ async fn a_recovery_code_stands_in_for_a_code_once() {
     // Act
     let signed_in = login(&app, &tf.user.email, PASSWORD, Some(&typed)).await;
     let again = login(&app, &tf.user.email, PASSWORD, Some(first)).await;
-    let step_up_with_used = app
-        .gql_as(&tf.user.token, STEP_UP, json!({ "code": first }))
-        .await;
-    let step_up_with_another = app
-        .gql_as(
-            &tf.user.token,
-            STEP_UP,
-            json!({ "code": tf.recovery_codes[1] }),
-        )
-        .await;
+    let step_up_with_used = step_up(&app, &tf.user.token, first).await;
+    let step_up_with_another = step_up(&app, &tf.user.token, &tf.recovery_codes[1]).await;
 
     // Assert
     let token = token_of(&signed_in);
@@ -543,13 +490,7 @@ async fn totp_secrets_are_sealed_and_recovery_codes_kept_only_as_hashes() {
             .into(),
     );
     let other = app.another_instance_with(other_key).await;
-    let refused = login(
-        &other,
-        &tf.user.email,
-        PASSWORD,
-        Some(&tf.authenticator.code(tf.step)),
-    )
-    .await;
+    let refused = tf.sign_in(&other, &tf.authenticator.code(tf.step)).await;
 
     // Assert: refused, and the error gives nothing away.
     assert!(refused["data"].is_null(), "{refused}");
@@ -563,22 +504,9 @@ async fn a_server_without_a_key_makes_one_on_the_embedded_default_and_refuses_to
     let app = spawn_app().await;
     if let crate::helpers::Backend::Postgres { .. } = backend() {
         // Act: `exchanger serve` over PostgreSQL without SECRET_KEY.
-        let output = tokio::time::timeout(
-            Duration::from_secs(60),
-            exchanger(&app)
-                .env_remove("SECRET_KEY")
-                .env("BIND_ADDR", "127.0.0.1:0")
-                .arg("serve")
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the server gave up within 60 s")
-        .expect("exchanger runs");
+        let stderr = refused_start(&app, None).await;
 
         // Assert
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "it started: {stderr}");
         assert!(stderr.contains("SECRET_KEY"), "{stderr}");
         assert!(!stderr.contains("listening"), "{stderr}");
         return;
@@ -593,13 +521,7 @@ async fn a_server_without_a_key_makes_one_on_the_embedded_default_and_refuses_to
     // Act
     let tf = two_factor_user(&app).await;
     let second = app.another_instance().await;
-    let on_second = login(
-        &second,
-        &tf.user.email,
-        PASSWORD,
-        Some(&tf.authenticator.code(tf.step)),
-    )
-    .await;
+    let on_second = tf.sign_in(&second, &tf.authenticator.code(tf.step)).await;
 
     // Assert: one key, made once, readable by its owner only, used by every process.
     use std::os::unix::fs::PermissionsExt;
@@ -610,16 +532,17 @@ async fn a_server_without_a_key_makes_one_on_the_embedded_default_and_refuses_to
     token_of(&on_second);
 }
 
-#[tokio::test]
-async fn a_malformed_secret_key_is_refused_naming_the_variable() {
-    // Arrange
-    let app = spawn_app().await;
-
-    // Act
+/// `exchanger serve` over `app`'s storage with `SECRET_KEY` set to `key` (or unset): what it
+/// printed before it gave up (it must give up, within 60 s).
+async fn refused_start(app: &TestApp, key: Option<&str>) -> String {
+    let mut command = exchanger(app);
+    match key {
+        Some(key) => command.env("SECRET_KEY", key),
+        None => command.env_remove("SECRET_KEY"),
+    };
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        exchanger(&app)
-            .env("SECRET_KEY", "not-a-key")
+        command
             .env("BIND_ADDR", "127.0.0.1:0")
             .arg("serve")
             .kill_on_drop(true)
@@ -628,10 +551,20 @@ async fn a_malformed_secret_key_is_refused_naming_the_variable() {
     .await
     .expect("the server gave up within 60 s")
     .expect("exchanger runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "it started: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn a_malformed_secret_key_is_refused_naming_the_variable() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let stderr = refused_start(&app, Some("not-a-key")).await;
 
     // Assert
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "it started: {stderr}");
     assert!(stderr.contains("SECRET_KEY"), "{stderr}");
     assert!(
         !stderr.contains("not-a-key"),
@@ -740,7 +673,7 @@ async fn no_password_secret_or_code_reaches_the_log() {
 // ---- Step-up ----
 
 /// Every mutation that needs a recent second factor, with arguments that pass the guard
-/// and then fail harmlessly (or succeed harmlessly), for the user `user_id` to act on.
+/// and then fail or succeed harmlessly (`other_user` is the one permissions are granted to).
 fn sensitive_mutations(other_user: &str) -> Vec<(&'static str, &'static str, Value)> {
     let nobody = uuid::Uuid::new_v4().to_string();
     vec![
@@ -846,13 +779,7 @@ async fn sensitive_mutations_need_a_recent_second_factor_and_step_up_renews_it()
     assert_eq!(sessions["data"]["mySessions"][0]["mfa"], true, "{sessions}");
 
     // Act: step up.
-    let stepped = app
-        .gql_as(
-            &token,
-            STEP_UP,
-            json!({ "code": tf.authenticator.code(tf.step) }),
-        )
-        .await;
+    let stepped = step_up(&app, &token, &tf.authenticator.code(tf.step)).await;
 
     // Assert: every one of them now gets past the guard.
     assert_eq!(stepped["data"]["stepUp"], true, "{stepped}");
@@ -881,13 +808,7 @@ async fn a_session_that_never_proved_the_second_factor_must_step_up() {
     // Act
     let sessions = app.gql_as(&older, SESSIONS, json!({})).await;
     let refused = app.gql_as(&older, change, json!({})).await;
-    let stepped = app
-        .gql_as(
-            &older,
-            STEP_UP,
-            json!({ "code": tf.authenticator.code(tf.step) }),
-        )
-        .await;
+    let stepped = step_up(&app, &older, &tf.authenticator.code(tf.step)).await;
     let changed = app.gql_as(&older, change, json!({})).await;
 
     // Assert
@@ -904,9 +825,7 @@ async fn a_session_that_never_proved_the_second_factor_must_step_up() {
     assert_eq!(changed["data"]["changePassword"], true, "{changed}");
     // A user without two-factor sign-in has nothing to step up with.
     let plain = app.sign_up().await;
-    let nothing = app
-        .gql_as(&plain.token, STEP_UP, json!({ "code": "123456" }))
-        .await;
+    let nothing = step_up(&app, &plain.token, "123456").await;
     assert_eq!(code_of(&nothing), "CONFLICT", "{nothing}");
 }
 
@@ -1011,13 +930,7 @@ async fn every_kind_of_security_event_is_listed_newest_first_to_its_owner_only()
     let other = token_of(&login(&app, &email, PASSWORD, Some(&tf.recovery_codes[0])).await);
     expected.extend(["RECOVERY_CODE_USED", "SIGN_IN"]);
 
-    let stepped = app
-        .gql_as(
-            &token,
-            STEP_UP,
-            json!({ "code": tf.authenticator.code(tf.step) }),
-        )
-        .await;
+    let stepped = step_up(&app, &token, &tf.authenticator.code(tf.step)).await;
     assert_eq!(stepped["data"]["stepUp"], true, "{stepped}");
     expected.push("STEP_UP");
 
@@ -1344,13 +1257,7 @@ async fn a_step_up_in_one_context_does_not_count_in_another() {
     move_session_time(&app.stack, &tf.user.token, SessionTime::SecondFactor, past).await;
 
     // Act: step up in web.
-    let stepped = app
-        .gql_as(
-            &tf.user.token,
-            STEP_UP,
-            json!({ "code": tf.authenticator.code(tf.step + 1) }),
-        )
-        .await;
+    let stepped = step_up(&app, &tf.user.token, &tf.authenticator.code(tf.step + 1)).await;
 
     // Assert: web may, admin may not.
     assert_eq!(stepped["data"]["stepUp"], true, "{stepped}");
