@@ -182,14 +182,12 @@ fn list_mail(config: &Config, to: Option<&str>, last: Option<usize>) -> anyhow::
     }
     for written in mails {
         let mail = &written.mail;
-        println!(
-            "{}  to {}  {}\n  token: {}\n  file:  {}\n",
-            written.date,
-            mail.to,
-            mail.subject,
-            mail.token,
-            written.path.display()
-        );
+        println!("{}  to {}  {}", written.date, mail.to, mail.subject);
+        // Notices (a sign-in from a new device) carry no token.
+        if !mail.token.is_empty() {
+            println!("  token: {}", mail.token);
+        }
+        println!("  file:  {}\n", written.path.display());
     }
     Ok(())
 }
