@@ -2,7 +2,8 @@
 //! connection), behind one `KvStore`; and the pub/sub that ties server instances together:
 //!
 //! - every key a write changes is announced on the invalidation channel, so other instances
-//!   drop their local copies (`l1.rs`);
+//!   drop their local copies (`l1.rs`); the write returns once its announcement has come back
+//!   to this instance's own subscription, i.e. once Redis has delivered it to every instance;
 //! - every instance publishes a heartbeat there and watches its own echo: a missing or late
 //!   echo means Redis stalled, and anything may have been missed, so the local copies are
 //!   dropped and the store's breaker stays open until the outbox has been replayed
@@ -22,10 +23,11 @@ use bb8_redis::RedisConnectionManager;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{OnceCell, mpsc, oneshot};
 
 /// How long a command may wait for Redis.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -36,6 +38,8 @@ const HEARTBEAT: Duration = Duration::from_millis(200);
 const LATE_ECHO: Duration = Duration::from_millis(300);
 /// No echo for this long: Redis is stalled now.
 const NO_ECHO: Duration = Duration::from_millis(600);
+/// Longest a write waits for its announcement to come back (then the heartbeat decides).
+const ANNOUNCEMENT_ECHO: Duration = Duration::from_millis(250);
 
 /// Where Redis is.
 #[derive(Clone, Debug)]
@@ -157,6 +161,11 @@ pub struct RedisStore {
     instance: String,
     /// Heartbeats sent and not yet echoed: sequence number, when sent.
     heartbeats: Mutex<VecDeque<(u64, Instant)>>,
+    /// Whether the listener is subscribed (so announcements come back to it).
+    listening: AtomicBool,
+    /// Writes waiting for their announcement to come back, by announcement number.
+    announced: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next_announcement: AtomicU64,
 }
 
 enum Conns {
@@ -239,6 +248,9 @@ impl RedisStore {
             },
             instance: uuid::Uuid::new_v4().simple().to_string(),
             heartbeats: Mutex::default(),
+            listening: AtomicBool::new(false),
+            announced: Mutex::default(),
+            next_announcement: AtomicU64::new(0),
         })
     }
 
@@ -340,11 +352,79 @@ impl RedisStore {
         sent.front().map(|&(_, at)| at)
     }
 
+    /// The sender name of an announcement to hear back, and what waits for it (when the
+    /// listener is there to hear it).
+    fn announcer(&self) -> (String, Option<Announcement>) {
+        if !self.listening.load(Ordering::Acquire) {
+            return (self.instance.clone(), None);
+        }
+        let n = self.next_announcement.fetch_add(1, Ordering::Relaxed);
+        let (done, heard) = oneshot::channel();
+        self.lock_announced().insert(n, done);
+        (
+            format!("{}#{n}", self.instance),
+            Some(Announcement { n, heard }),
+        )
+    }
+
+    fn lock_announced(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+        self.announced.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This instance's announcement `from` came back.
+    fn heard(&self, from: &str) {
+        let n = from
+            .strip_prefix(self.instance.as_str())
+            .and_then(|rest| rest.strip_prefix('#'))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(done) = n.and_then(|n| self.lock_announced().remove(&n)) {
+            let _ = done.send(());
+        }
+    }
+
+    /// After a write that `sent`: waits (a bounded time) until its announcement came back, as
+    /// Redis has then delivered it to every subscribed instance.
+    async fn hear_back(&self, sent: bool, announcement: Option<Announcement>) {
+        let Some(Announcement { n, heard }) = announcement else {
+            return;
+        };
+        if !sent
+            || tokio::time::timeout(ANNOUNCEMENT_ECHO, heard)
+                .await
+                .is_err()
+        {
+            self.lock_announced().remove(&n);
+        }
+    }
+
     fn forget_heartbeats(&self) {
         self.heartbeats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+}
+
+/// A write's announcement that it waits to hear back.
+struct Announcement {
+    n: u64,
+    heard: oneshot::Receiver<()>,
+}
+
+/// Marks the store's listener subscribed until dropped (then every waiting write goes on).
+struct Listening<'a>(&'a RedisStore);
+
+impl<'a> Listening<'a> {
+    fn start(store: &'a RedisStore) -> Self {
+        store.listening.store(true, Ordering::Release);
+        Self(store)
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.0.listening.store(false, Ordering::Release);
+        self.0.lock_announced().clear();
     }
 }
 
@@ -391,6 +471,7 @@ impl Listener {
         // Subscribed anew: what was missed before is the replay's business.
         self.breaker.stalled();
         self.l1.reset(true);
+        let _listening = Listening::start(&self.store);
         let mut tick = tokio::time::interval(HEARTBEAT);
         let mut seq = 0u64;
         let mut beating = tokio::task::JoinSet::new();
@@ -412,6 +493,9 @@ impl Listener {
                             {
                                 anyhow::bail!("a heartbeat came back late: Redis stalled");
                             }
+                        }
+                        Some((from, _)) if from.starts_with(self.store.instance.as_str()) => {
+                            self.store.heard(from);
                         }
                         Some((_, key)) if key.starts_with("hb:") => {}
                         Some((_, key)) => self.l1.remove(key),
@@ -568,20 +652,30 @@ impl KvStore for RedisStore {
     }
 
     async fn set_many(&self, entries: &[(&str, &str)], ttl: Duration) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let set = |key: &str, value: &str| {
             let mut cmd = redis::cmd("SET");
             cmd.arg(key).arg(value).arg("PX").arg(millis(ttl));
             cmd
         };
+        // The last announcement is the one to hear back: the channel keeps their order.
+        let (announcer, announcement) = self.announcer();
         let mut announcements = redis::pipe();
-        for (key, _) in entries {
+        for (i, (key, _)) in entries.iter().enumerate() {
+            let from = if i + 1 == entries.len() {
+                announcer.as_str()
+            } else {
+                self.instance.as_str()
+            };
             announcements
                 .cmd("PUBLISH")
                 .arg(&self.channels.invalidations)
-                .arg(format!("{} {key}", self.instance))
+                .arg(format!("{from} {key}"))
                 .ignore();
         }
-        match &self.conns {
+        let sent = match &self.conns {
             // One round trip: every SET and every announcement.
             Conns::Pool(_) => {
                 let mut pipe = redis::pipe();
@@ -596,14 +690,19 @@ impl KvStore for RedisStore {
             // Keys of several slots cannot share a pipeline: one command each, at once; the
             // announcements (one channel) in one pipeline after them.
             Conns::Cluster(_) => {
-                futures_util::future::try_join_all(entries.iter().map(|(key, value)| {
-                    let cmd = set(key, value);
-                    async move { self.query::<()>(&cmd).await }
-                }))
-                .await?;
-                self.pipeline::<()>(&announcements).await
+                let set_all =
+                    futures_util::future::try_join_all(entries.iter().map(|(key, value)| {
+                        let cmd = set(key, value);
+                        async move { self.query::<()>(&cmd).await }
+                    }));
+                match set_all.await {
+                    Ok(_) => self.pipeline::<()>(&announcements).await,
+                    Err(err) => Err(err),
+                }
             }
-        }
+        };
+        self.hear_back(sent.is_ok(), announcement).await;
+        sent
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
