@@ -451,31 +451,45 @@ def append_report(path: Path, report: str, checks: list[Check], measured: dict,
     log(f"appended to {path} (and {json_path.name} if present)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options every measurement script takes: --url, --pid and --append."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="server base URL on loopback, e.g. http://127.0.0.1:8080")
     parser.add_argument("--pid", type=int, help="the server's PID (default: the process listening on the URL's port)")
     parser.add_argument("--append", type=Path, help="a bench/results/*.md report to append to (and its .json)")
-    parser.add_argument("--connections", type=int, default=IDLE_CONNECTIONS, help="idle connections to hold")
-    args = parser.parse_args()
+    return parser
 
+
+def loopback_server(name: str, args: argparse.Namespace, say=log) -> tuple[str, int, int | None] | None:
+    """The server `args` name: its loopback address, port and PID (None when not found: RSS is
+    then not measured). None, said on stderr under `name`, when it cannot be measured."""
     parsed = urllib.parse.urlsplit(args.url)
     host, port = parsed.hostname or "", parsed.port or 80
     try:
         address = ipaddress.ip_address(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)[0][4][0])
     except (OSError, ValueError) as err:
-        print(f"edge: cannot resolve {host}: {err}", file=sys.stderr)
-        return 2
+        print(f"{name}: cannot resolve {host}: {err}", file=sys.stderr)
+        return None
     if parsed.scheme != "http" or not address.is_loopback:
-        print(f"edge: only http:// servers on loopback are measured, not {args.url}", file=sys.stderr)
-        return 2
-    host = str(address)
+        print(f"{name}: only http:// servers on loopback are measured, not {args.url}", file=sys.stderr)
+        return None
     pid = args.pid if args.pid is not None else pid_listening_on(port)
     if pid is None:
-        log("no PID for the server: RSS is not measured")
+        say("no PID for the server: RSS is not measured")
     elif rss_kb(pid) is None:
-        print(f"edge: cannot read /proc/{pid}/status", file=sys.stderr)
+        print(f"{name}: cannot read /proc/{pid}/status", file=sys.stderr)
+        return None
+    return str(address), port, pid
+
+
+def main() -> int:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=IDLE_CONNECTIONS, help="idle connections to hold")
+    args = parser.parse_args()
+    server = loopback_server("edge", args)
+    if server is None:
         return 2
+    host, port, pid = server
 
     try:
         bomb = run_bomb(host, port, pid)

@@ -45,7 +45,6 @@ itself could not run.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import http.client
 import ipaddress
@@ -53,17 +52,15 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # importing edge.py leaves no bench/__pycache__ behind
-from edge import Check, append_report, check_rows, pid_listening_on, rss_kb  # noqa: E402 (same directory)
+from edge import Check, append_report, arguments, check_rows, loopback_server, rss_kb  # noqa: E402 (same directory)
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -516,30 +513,12 @@ def main() -> int:
     # run.sh stops us with SIGTERM: exit through the exception path, whose `finally` stops
     # the flood's wrk.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="server base URL on loopback, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--pid", type=int, help="the server's PID (default: the process listening on the URL's port)")
-    parser.add_argument("--append", type=Path, help="a bench/results/*.md report to append to (and its .json)")
-    args = parser.parse_args()
-
-    parsed = urllib.parse.urlsplit(args.url)
-    host, port = parsed.hostname or "", parsed.port or 80
-    try:
-        address = ipaddress.ip_address(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)[0][4][0])
-    except (OSError, ValueError) as err:
-        print(f"signin: cannot resolve {host}: {err}", file=sys.stderr)
+    args = arguments(__doc__.splitlines()[0]).parse_args()
+    server = loopback_server("signin", args, log)
+    if server is None:
         return 2
-    if parsed.scheme != "http" or not address.is_loopback:
-        print(f"signin: only http:// servers on loopback are measured, not {args.url}", file=sys.stderr)
-        return 2
-    host = str(address)
-    url = f"http://{host if address.version == 4 else f'[{host}]'}:{port}"
-    pid = args.pid if args.pid is not None else pid_listening_on(port)
-    if pid is None:
-        log("no PID for the server: RSS is not measured")
-    elif rss_kb(pid) is None:
-        print(f"signin: cannot read /proc/{pid}/status", file=sys.stderr)
-        return 2
+    host, port, pid = server
+    url = f"http://{host if ipaddress.ip_address(host).version == 4 else f'[{host}]'}:{port}"
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dt%H%M%S")
     seed = int(time.time())
