@@ -8,6 +8,7 @@ mod email;
 mod identity;
 mod money;
 mod order;
+mod page;
 mod password;
 mod permission;
 mod rate;
@@ -22,6 +23,7 @@ pub use money::{MONEY_SCALE, Money, convert, round_money};
 pub use order::{
     NewOrder, NewPayment, Order, OrderStatus, Payment, PaymentStatus, idempotency_key_of,
 };
+pub use page::split_page;
 pub use password::Password;
 pub use permission::Permission;
 pub use rate::{ExchangeRate, NewRate, Quote};

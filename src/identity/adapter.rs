@@ -7,7 +7,9 @@ use super::{Account, ClientInfo, StoredSession};
 use crate::clock::DateTime;
 use crate::context::ApplicationContext;
 use crate::db::{record_change, write_txn};
-use crate::domain::{Change, Recorded, SecurityEvent, SecurityEventKind, SessionRecord};
+use crate::domain::{
+    Change, Recorded, SecurityEvent, SecurityEventKind, SessionRecord, split_page,
+};
 use crate::error::{AppError, AppResult, ResultExt};
 use entity::identity::{
     recovery_codes, security_events, sessions, trusted_devices, user_permissions, user_tokens,
@@ -488,13 +490,12 @@ impl ContextualIdentityAdapter {
         if let Some(after) = after {
             query = query.filter(C::Id.lt(after));
         }
-        let mut rows = query
+        let rows = query
             .order_by_desc(C::Id)
             .limit(first + 1)
             .all(&self.db)
             .await?;
-        let more = rows.len() as u64 > first;
-        rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        let (rows, more) = split_page(rows, first);
         Ok((rows.into_iter().filter_map(security_event).collect(), more))
     }
 

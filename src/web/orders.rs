@@ -8,7 +8,9 @@ use crate::cache::{Cache, keys};
 use crate::clock::{DateTime, now};
 use crate::coherence::{Coherence, Outbox};
 use crate::domain::analytics::event;
-use crate::domain::{Change, CurrencyPair, Money, NewEvent, NewOrder, Order, OrderStatus, convert};
+use crate::domain::{
+    Change, CurrencyPair, Money, NewEvent, NewOrder, Order, OrderStatus, convert, split_page,
+};
 use crate::error::{AppError, AppResult};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -205,9 +207,8 @@ impl OrderService {
         after: Option<Uuid>,
         status: Option<OrderStatus>,
     ) -> AppResult<OrderPage> {
-        let mut orders = self.db.orders_of(user_id, first + 1, after, status).await?;
-        let has_next_page = orders.len() as u64 > first;
-        orders.truncate(first as usize);
+        let rows = self.db.orders_of(user_id, first + 1, after, status).await?;
+        let (orders, has_next_page) = split_page(rows, first);
         Ok(OrderPage {
             orders,
             has_next_page,
