@@ -67,17 +67,10 @@ pub struct AccountSecurity {
     pub config: SecurityConfig,
 }
 
-/// A second factor that was accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Factor {
-    Totp,
-    RecoveryCode,
-}
-
 /// What a sign-in's checks concluded.
 enum Verdict {
-    /// Signed in (with a second factor, and which, when `Some`).
-    Admitted(Account, Option<Factor>),
+    /// Signed in (having proved a second factor too, when `true`).
+    Admitted(Account, bool),
     /// The password was right; a second factor must come with it.
     NeedsSecondFactor,
     /// Wrong email, password or second factor (the user, when the email was known).
@@ -89,9 +82,13 @@ fn totp_owner(user_id: Uuid) -> String {
     format!("totp:{user_id}")
 }
 
-/// Seconds since the epoch (TOTP counts its steps from it).
-fn unix_now() -> u64 {
-    u64::try_from(now().timestamp()).unwrap_or_default()
+/// The time step `code` belongs to when it is a code of `secret` for now (±1 step), as
+/// stored.
+fn current_step(secret: &[u8], code: &str) -> AppResult<Option<i64>> {
+    let unix_now = u64::try_from(now().timestamp()).unwrap_or_default();
+    totp::matching_step(secret, code, unix_now)
+        .map(|step| i64::try_from(step).map_err(AppError::internal))
+        .transpose()
 }
 
 /// Password-reset jobs that may run at once.
@@ -207,7 +204,7 @@ impl WebUserManager {
         let user = self.db.create_user(email.as_str(), hash, now()).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         self.record(Some(user.id), event::USER_REGISTERED).await;
-        self.start_session(user, client, None, None, true).await
+        self.start_session(user, client, None, false, true).await
     }
 
     /// Signs in. Unknown email and wrong password are the same `UNAUTHENTICATED` error and
@@ -257,11 +254,12 @@ impl WebUserManager {
         .await;
         let verdict = match (verified, user) {
             (Ok(true), Some(user)) => match (&user.totp_secret, second_factor) {
-                (None, _) => Ok(Verdict::Admitted(user, None)),
+                (None, _) => Ok(Verdict::Admitted(user, false)),
                 (Some(_), None) => Ok(Verdict::NeedsSecondFactor),
-                (Some(_), Some(code)) => match self.check_second_factor(&user, code).await {
-                    Ok(Some(factor)) => Ok(Verdict::Admitted(user, Some(factor))),
-                    Ok(None) => Ok(Verdict::Refused(Some(user))),
+                (Some(_), Some(code)) => match self.check_second_factor(&user, code, &client).await
+                {
+                    Ok(true) => Ok(Verdict::Admitted(user, true)),
+                    Ok(false) => Ok(Verdict::Refused(Some(user))),
                     Err(err) => Err(err),
                 },
             },
@@ -272,15 +270,10 @@ impl WebUserManager {
         let failed = matches!(verdict, Ok(Verdict::Refused(_)));
         self.throttle.end_login(attempt, failed).await;
         match verdict? {
-            Verdict::Admitted(user, factor) => {
+            Verdict::Admitted(user, mfa) => {
                 tracing::Span::current().record("user_id", tracing::field::display(user.id));
                 self.record(Some(user.id), event::USER_LOGGED_IN).await;
-                if factor == Some(Factor::RecoveryCode) {
-                    self.note(user.id, SecurityEventKind::RecoveryCodeUsed, &client, false)
-                        .await;
-                }
-                self.start_session(user, client, trusted, factor, false)
-                    .await
+                self.start_session(user, client, trusted, mfa, false).await
             }
             Verdict::NeedsSecondFactor => Err(AppError::MfaRequired),
             Verdict::Refused(user) => {
@@ -296,37 +289,46 @@ impl WebUserManager {
     }
 
     /// Checks a second factor of `account`: a TOTP code of the current step ±1 not used
-    /// before, or an unused recovery code (each then used up). `None` when it is neither.
+    /// before, or an unused recovery code (each then used up, a recovery code noted as a
+    /// security event). `false` when it is neither.
     async fn check_second_factor(
         &self,
         account: &Account,
         code: &str,
-    ) -> AppResult<Option<Factor>> {
+        client: &ClientInfo,
+    ) -> AppResult<bool> {
         let Some(sealed) = &account.totp_secret else {
-            return Ok(None);
+            return Ok(false);
         };
         let key = self.key()?;
         let code = code.trim();
         if totp::looks_like_totp(code) {
             let secret = key.open(&totp_owner(account.id), sealed)?;
-            let Some(step) = totp::matching_step(&secret, code, unix_now()) else {
-                return Ok(None);
+            let Some(step) = current_step(&secret, code)? else {
+                return Ok(false);
             };
-            let step = i64::try_from(step).map_err(AppError::internal)?;
-            let fresh = self.db.use_totp_step(account.id, step).await?;
-            return Ok(fresh.then_some(Factor::Totp));
+            return self.db.use_totp_step(account.id, step).await;
         }
         if code.len() > 64 {
-            return Ok(None);
+            return Ok(false);
         }
         let hash = key.code_hash(&totp::normalize_recovery_code(code));
         let unused = self.db.use_recovery_code(account.id, &hash, now()).await?;
-        Ok(unused.then_some(Factor::RecoveryCode))
+        if unused {
+            self.note(
+                account.id,
+                SecurityEventKind::RecoveryCodeUsed,
+                client,
+                false,
+            )
+            .await;
+        }
+        Ok(unused)
     }
 
     /// A second factor of the signed-in viewer, for operations that need one now; wrong
     /// codes are counted like failed logins (a stolen session cannot guess its way in).
-    async fn prove(&self, viewer: &Viewer, code: &str, client: &ClientInfo) -> AppResult<Factor> {
+    async fn prove(&self, viewer: &Viewer, code: &str, client: &ClientInfo) -> AppResult<()> {
         let account = self.account(viewer.user.id).await?;
         if account.totp_secret.is_none() {
             return Err(AppError::conflict(
@@ -337,29 +339,17 @@ impl WebUserManager {
             .throttle
             .begin_login(vec![LoginCounter::SecondFactor(account.id)])
             .await?;
-        let checked = self.check_second_factor(&account, code).await;
+        let checked = self.check_second_factor(&account, code, client).await;
         self.throttle
-            .end_login(attempt, matches!(checked, Ok(None)))
+            .end_login(attempt, matches!(checked, Ok(false)))
             .await;
-        match checked? {
-            Some(factor) => {
-                if factor == Factor::RecoveryCode {
-                    self.note(
-                        account.id,
-                        SecurityEventKind::RecoveryCodeUsed,
-                        client,
-                        false,
-                    )
-                    .await;
-                }
-                Ok(factor)
-            }
-            None => Err(AppError::bad_input(
-                "code",
-                "is not a valid code (the authenticator's current code, or an unused recovery \
-                 code)",
-            )),
+        if checked? {
+            return Ok(());
         }
+        Err(AppError::bad_input(
+            "code",
+            "is not a valid code (the authenticator's current code, or an unused recovery code)",
+        ))
     }
 
     /// Starts enrolling an authenticator: a new secret, pending until `confirm_totp`
@@ -399,7 +389,7 @@ impl WebUserManager {
         };
         let key = self.key()?;
         let secret = key.open(&totp_owner(account.id), &sealed)?;
-        let Some(step) = totp::matching_step(&secret, code.trim(), unix_now()) else {
+        let Some(step) = current_step(&secret, code.trim())? else {
             return Err(AppError::bad_input(
                 "code",
                 "is not the current code of the authenticator being enrolled",
@@ -408,7 +398,6 @@ impl WebUserManager {
         let codes = totp::new_recovery_codes();
         let hashes = codes.iter().map(|c| key.code_hash(c)).collect();
         let at = now();
-        let step = i64::try_from(step).map_err(AppError::internal)?;
         let Some(enabled) = self
             .db
             .enable_totp(account.id, &sealed, step, hashes, at)
@@ -515,7 +504,7 @@ impl WebUserManager {
         self.db.security_events(viewer.user.id, first, after).await
     }
 
-    /// Starts a session of `user` (with the second factor it proved, if any); a client that
+    /// Starts a session of `user` (`mfa`: it proved a second factor too); a client that
     /// is not a trusted device of the user (`trusted`) becomes one and gets its credential.
     /// A sign-in from a device not seen before is recorded as such and mailed to the user.
     async fn start_session(
@@ -523,7 +512,7 @@ impl WebUserManager {
         user: Account,
         client: ClientInfo,
         trusted: Option<Uuid>,
-        factor: Option<Factor>,
+        mfa: bool,
         first: bool,
     ) -> AppResult<SignedIn> {
         let token = SessionToken::generate();
@@ -557,7 +546,7 @@ impl WebUserManager {
             expires_at,
             last_seen_at: Some(at),
             authenticated_at: Some(at),
-            mfa_at: factor.map(|_| at),
+            mfa_at: mfa.then_some(at),
         };
         self.db.create_session(&record, &client, at).await?;
         self.store.fill_session(FillToken::Absent, &record).await;
