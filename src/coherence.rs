@@ -188,7 +188,7 @@ impl Coherence {
     /// The cache keys a change makes stale.
     fn stale_keys(&self, change: &Change) -> Vec<String> {
         match change {
-            Change::SessionsEnded { sessions } | Change::SessionsChanged { sessions } => sessions
+            Change::SessionsChanged { sessions } => sessions
                 .iter()
                 .filter_map(|(ctx, hash)| {
                     let ctx = ctx.parse::<ApplicationContext>().ok()?;

@@ -11,13 +11,9 @@ use uuid::Uuid;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// Sessions ended (logout, revocation, password change or reset), by context and
-    /// token hash.
-    SessionsEnded {
-        /// `(context, token hash)` of each.
-        sessions: Vec<(String, String)>,
-    },
-    /// Sessions changed (a second factor proved): their cached copies are dropped.
+    /// Sessions ended (logout, revocation, password change or reset) or changed (a second
+    /// factor proved), by context and token hash: their cached copies are dropped.
+    #[serde(alias = "sessions_ended")]
     SessionsChanged {
         /// `(context, token hash)` of each.
         sessions: Vec<(String, String)>,
@@ -49,4 +45,21 @@ pub struct Recorded {
     pub id: Uuid,
     /// The change.
     pub change: Change,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_ended_recorded_by_an_earlier_version_still_read_back() {
+        let earlier = r#"{"kind":"sessions_ended","sessions":[["web","ab12"]]}"#;
+        let change: Change = serde_json::from_str(earlier).unwrap();
+        assert_eq!(
+            change,
+            Change::SessionsChanged {
+                sessions: vec![("web".to_owned(), "ab12".to_owned())]
+            }
+        );
+    }
 }

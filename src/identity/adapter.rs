@@ -731,7 +731,7 @@ async fn end_sessions(
         .map(|s| (s.application_context, s.token_hash))
         .collect::<Vec<_>>();
     let count = sessions.len();
-    let recorded = record_change(conn, Change::SessionsEnded { sessions }).await?;
+    let recorded = record_change(conn, Change::SessionsChanged { sessions }).await?;
     Ok((count, Some(recorded)))
 }
 
