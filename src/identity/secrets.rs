@@ -138,18 +138,19 @@ impl SecretKey {
 
     /// The stored form of a recovery code (keyed hash, hex).
     pub fn code_hash(&self, code: &str) -> String {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.code_key)
-            .expect("BUG: HMAC takes keys of any length");
-        mac.update(code.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac_sha256(&self.code_key, code.as_bytes()))
     }
 }
 
 /// A subkey of `master` for one purpose (HMAC-SHA-256 as a PRF, `label` as its input).
 fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(master)
+    hmac_sha256(master, label)
+}
+
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
         .expect("BUG: HMAC takes keys of any length");
-    mac.update(label);
+    mac.update(message);
     mac.finalize().into_bytes().into()
 }
 
